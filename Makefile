@@ -1,0 +1,40 @@
+# Every target bootstraps itself: uv (installed with pip if missing), then `uv sync --frozen`.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+PY := $(RUN) python
+
+.PHONY: setup run demo test test-fast bench lint fmt evaluate mlflow-ui check-deploy clean
+
+setup:
+	@command -v uv >/dev/null 2>&1 || test -x $(UV) || python3 -m pip install --user --quiet uv \
+	  || python3 -m pip install --quiet --break-system-packages uv
+	@$(UV) sync --frozen --quiet
+
+run: setup  ## the service on embedded defaults (live Coinbase feed)
+	$(PY) -m blink run
+
+demo: setup  ## the service on the seeded synthetic feed, with labelled anomalies
+	$(PY) -m blink run --source synthetic --speed 10
+
+test: setup  ## the whole suite (services: PostgreSQL + Redis on 127.0.0.1; Chromium for e2e)
+	$(RUN) pytest
+
+bench: setup  ## benchmarks; results written to docs/benchmarks.md
+	$(PY) -m bench
+
+lint: setup
+	$(RUN) ruff check blink tests bench
+	$(RUN) ruff format --check blink tests bench || true
+
+evaluate: setup  ## reproduce docs/evaluation.md
+	$(PY) -m bench.evaluation
+
+mlflow-ui: setup  ## browse runs and registry of the store Blink uses
+	$(RUN) mlflow ui --backend-store-uri "$$($(PY) -c 'from blink import config; print(config.load().mlflow_uri)')" --port 5000
+
+check-deploy: setup
+	$(RUN) pytest -q tests/test_deploy.py
+
+clean:
+	rm -rf .venv .pytest_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""Every typed application key, in one place."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from blink.config import Settings
+from blink.health import Health
+from blink.metrics import Metrics
+from blink.state import Latest
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+SETTINGS = web.AppKey("settings", Settings)
+HEALTH = web.AppKey("health", Health)
+METRICS = web.AppKey("metrics", Metrics)
+LATEST = web.AppKey("latest", Latest)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+POOL = web.AppKey("pool", asyncpg.Pool)
+REDIS = web.AppKey("redis", Any)  # redis.asyncio.Redis, or None when not configured
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+# pipeline pieces, set by their own cleanup contexts (see app.py)
+TAPE = web.AppKey("tape", Any)
+WRITER = web.AppKey("writer", Any)
+DETECTOR = web.AppKey("detector", Any)
+MODEL = web.AppKey("model", Any)  # blink.model.registry.ServedModel holder
+EVENTS = web.AppKey("events", Any)  # anomaly event broadcaster (SSE subscribers)

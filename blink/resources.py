@@ -1,0 +1,83 @@
+"""Cleanup contexts for the shared resources: executor, database, Redis, HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import aiohttp
+from aiohttp import web
+
+from blink import __version__, keys
+from blink.config import redact
+from blink.store import db
+
+log = logging.getLogger(__name__)
+
+
+async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Thread pool for blocking work (fitting, MLflow, embedded PostgreSQL start/stop)."""
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blink-worker")
+    app[keys.EXECUTOR] = pool
+    yield
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """PG_DSN if configured, else an embedded PostgreSQL in the data directory."""
+    settings = app[keys.SETTINGS]
+    health = app[keys.HEALTH]["database"]
+    embedded = None
+    dsn = settings.pg_dsn
+    if not dsn:
+        loop = asyncio.get_running_loop()
+        embedded = db.EmbeddedPostgres(settings.data_dir)
+        dsn = await loop.run_in_executor(app[keys.EXECUTOR], embedded.start)
+        log.info("embedded PostgreSQL running in %s", embedded.pgdata)
+    try:
+        app[keys.POOL] = await db.create_pool(dsn, settings.schema)
+    except Exception as e:
+        if embedded:
+            await asyncio.get_running_loop().run_in_executor(app[keys.EXECUTOR], embedded.stop)
+        raise RuntimeError(f"cannot open database {redact(dsn)}: {e}") from e
+    health.success(schema=settings.schema, embedded=embedded is not None)
+    yield
+    await app[keys.POOL].close()
+    if embedded:
+        await asyncio.get_running_loop().run_in_executor(app[keys.EXECUTOR], embedded.stop)
+        log.info("embedded PostgreSQL stopped")
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """A Redis client when configured; None otherwise (state stays in-process)."""
+    dsn = app[keys.SETTINGS].redis_dsn
+    if not dsn:
+        app[keys.REDIS] = None
+        yield
+        return
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(dsn, socket_timeout=2, socket_connect_timeout=2,
+                               health_check_interval=30)
+    app[keys.REDIS] = client
+    health = app[keys.HEALTH]["redis"]
+    try:
+        await client.ping()
+        health.success()
+    except Exception as e:  # noqa: BLE001 - Redis is optional: report, keep going
+        health.failure(e)
+    yield
+    await client.aclose()
+
+
+async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One client session for REST backfill and alert webhooks."""
+    session = aiohttp.ClientSession(
+        headers={"User-Agent": f"blink/{__version__} (+anomaly detector)"},
+        timeout=aiohttp.ClientTimeout(total=20, connect=5),
+    )
+    app[keys.HTTP] = session
+    yield
+    await session.close()
