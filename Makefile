@@ -25,7 +25,6 @@ bench: setup  ## benchmarks; results written to docs/benchmarks.md
 
 lint: setup
 	$(RUN) ruff check blink tests bench
-	$(RUN) ruff format --check blink tests bench || true
 
 evaluate: setup  ## reproduce docs/evaluation.md
 	$(PY) -m bench.evaluation

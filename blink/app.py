@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from blink import keys, resources
+from blink.broadcast import Broadcaster
 from blink.config import Settings
 from blink.health import Health
 from blink.metrics import Metrics
@@ -23,6 +24,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.HEALTH] = Health()
     app[keys.METRICS] = Metrics()
     app[keys.LATEST] = Latest(product_id=settings.pair, source=settings.source)
+    app[keys.EVENTS] = Broadcaster()
 
     app.add_routes(health.routes)
 

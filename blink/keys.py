@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 
+from blink.broadcast import Broadcaster
 from blink.config import Settings
 from blink.health import Health
 from blink.metrics import Metrics
 from blink.state import Latest
-
-if TYPE_CHECKING:
-    import redis.asyncio as aioredis
 
 SETTINGS = web.AppKey("settings", Settings)
 HEALTH = web.AppKey("health", Health)
@@ -30,4 +28,4 @@ TAPE = web.AppKey("tape", Any)
 WRITER = web.AppKey("writer", Any)
 DETECTOR = web.AppKey("detector", Any)
 MODEL = web.AppKey("model", Any)  # blink.model.registry.ServedModel holder
-EVENTS = web.AppKey("events", Any)  # anomaly event broadcaster (SSE subscribers)
+EVENTS = web.AppKey("events", Broadcaster)  # live updates: "tick", "anomaly_start", "anomaly_end"

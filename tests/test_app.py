@@ -1,4 +1,3 @@
-import asyncio
 import os
 import signal
 import subprocess
@@ -35,7 +34,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-async def test_embedded_run_and_graceful_sigterm(tmp_path):
+def test_embedded_run_and_graceful_sigterm(tmp_path):
     """`python -m blink` on embedded defaults comes up, answers, and stops PostgreSQL on SIGTERM."""
     port = _free_port()
     env = {**os.environ, "BLINK_PORT": str(port), "BLINK_DATA_DIR": str(tmp_path / "d"),
@@ -54,7 +53,7 @@ async def test_embedded_run_and_graceful_sigterm(tmp_path):
             except OSError:
                 assert proc.poll() is None, proc.stdout.read()
                 assert time.monotonic() < deadline
-                await asyncio.sleep(0.2)
+                time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out
