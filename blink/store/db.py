@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -23,7 +24,9 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Blocking (~0.5 s warm, a few s on first initdb): run it in an executor."""
-        import pgserver  # heavy-ish, and only needed without PG_DSN
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pgserver  # only needed without PG_DSN
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
