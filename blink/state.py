@@ -46,3 +46,15 @@ class Latest:
         if self.anomaly:
             out["explanation"] = self.explanation
         return out
+
+    def snapshot(self) -> dict:
+        """Everything the routes need, JSON-ready (the `api` role reads it from Redis)."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return out
+
+    def restore(self, snap: dict) -> None:
+        """Replace this state with a snapshot taken by `snapshot()` in another process."""
+        for k, v in snap.items():
+            if k in self.__dataclass_fields__:
+                setattr(self, k, datetime.fromisoformat(v) if k == "as_of" and v else v)

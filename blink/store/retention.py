@@ -1,0 +1,96 @@
+"""Retention: keep the last `BLINK_RETENTION_DAYS` days of `trades` and `features` (0 keeps all).
+
+The age is measured in event time, like the rest of the pipeline: the cutoff is the newest
+trade of the served pair (never later than now) minus N days. Live, that is wall time; a
+replayed 2024 file keeps its own last N days instead of being wiped for being old.
+
+Rows go in bounded batches (`BATCH` per statement, each its own short transaction, located by
+`ctid` so PostgreSQL uses a TID scan), so retention never holds long locks or bloats one
+transaction. `anomalies` and `feed_gaps` are kept: one small row per event or hole, they
+are the history of what Blink saw, and the dashboard's past markers.
+
+It also works on a `trades` partitioned by month (docs/partition_trades.sql); at that scale,
+dropping whole old partitions is cheaper still (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import asyncpg
+from aiohttp import web
+
+from blink import keys, tasks
+
+log = logging.getLogger(__name__)
+
+TABLES = ("trades", "features")  # pruned by their `time` column
+BATCH = 10_000  # rows per DELETE statement
+INTERVAL = 3600.0  # seconds between passes (housekeeping: wall time)
+
+
+async def cutoff(pool: asyncpg.Pool, product_id: str, days: float) -> datetime | None:
+    """The instant before which rows are deleted, or None when there is no tape yet."""
+    newest, now = await pool.fetchrow(
+        "SELECT max(time), now() FROM trades WHERE product_id = $1", product_id)
+    return None if newest is None else min(newest, now) - timedelta(days=days)
+
+
+async def delete_before(pool: asyncpg.Pool, table: str, before: datetime,
+                        batch: int = BATCH) -> int:
+    """Delete every row of `table` with `time < before`, `batch` rows per statement."""
+    if table not in TABLES:
+        raise ValueError(f"retention does not prune {table!r}")
+    # `time < $1` twice: a ctid is only unique within one partition of a partitioned table
+    sql = (f"DELETE FROM {table} WHERE time < $1 AND ctid = ANY(ARRAY("  # noqa: S608 - TABLES
+           f"SELECT ctid FROM {table} WHERE time < $1 LIMIT $2))")
+    total = 0
+    while True:
+        status = await pool.execute(sql, before, batch)
+        deleted = int(status.split()[-1])
+        total += deleted
+        if deleted < batch:
+            return total
+        await asyncio.sleep(0)  # let the loop breathe between batches
+
+
+async def prune(pool: asyncpg.Pool, product_id: str, days: float,
+                batch: int = BATCH) -> dict[str, int]:
+    """One retention pass: rows deleted per table (nothing when `days` is 0 or no tape)."""
+    if days <= 0:
+        return {}
+    before = await cutoff(pool, product_id, days)
+    if before is None:
+        return {}
+    return {table: await delete_before(pool, table, before, batch) for table in TABLES}
+
+
+async def run(app: web.Application, interval: float = INTERVAL) -> None:
+    """Prune now, then every `interval` seconds; failures are retried with backoff."""
+    settings = app[keys.SETTINGS]
+    health = app[keys.HEALTH]["retention"]
+    metrics = app[keys.METRICS]
+
+    async def once() -> None:
+        deleted = await prune(app[keys.POOL], settings.pair, settings.retention_days)
+        for table, n in deleted.items():
+            metrics.rows_pruned.labels(table=table).inc(n)
+        if any(deleted.values()):
+            log.info("retention deleted %s (older than %g days)", deleted,
+                     settings.retention_days, extra={"deleted": deleted})
+        health.success(days=settings.retention_days, deleted=deleted)
+        await asyncio.sleep(interval)
+
+    await tasks.supervise(once, health, base=5.0, cap=300.0)
+
+
+async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: the hourly retention task, only when `retention_days` > 0."""
+    if app[keys.SETTINGS].retention_days <= 0:
+        yield
+        return
+    async for _ in tasks.background("retention", run)(app):
+        yield
