@@ -1,0 +1,92 @@
+"""Replay a CSV (any format `blink.files` reads) into the tape at `settings.speed` x real time.
+
+Event time is paced against the wall clock from the first trade: a trade at event offset `d`
+is added at wall offset `d / speed` (speed 0: as fast as possible). A silence longer than
+`MAX_PAUSE` wall seconds (e.g. the months between the separate days of a bar file) is cut to
+`MAX_PAUSE` and logged. The file is parsed in a worker thread, `CHUNK` rows at a time, so the
+event loop stays free; the loop also yields after every chunk. Trades carry `settings.pair`.
+When the file ends the source idles (a supervisor must not replay it again); a bad row stops the
+replay with one error naming the file, line and problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+
+from blink import files
+from blink.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ReplaySource:
+    name = "replay"
+    CHUNK = 1000  # rows parsed per trip to the worker thread
+    MAX_PAUSE = 5.0  # longest wall pause, seconds
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = settings.replay_file
+        self.speed = settings.speed
+        self.product = settings.pair
+        self.kind = files.sniff(self.path)  # fails fast (FileFormatError) on a bad file
+        self.added = 0  # trades handed to the tape
+        self.done = False
+        self.finished = asyncio.Event()  # set once the file is played (or stopped by an error)
+        self.error: str | None = None
+
+    async def run(self, tape) -> None:
+        if not self.done:
+            try:
+                await self._play(tape)
+                log.info("replay of %s finished: %d trades", self.path, self.added)
+            except files.FileFormatError as e:
+                self.error = str(e)
+                log.error("replay stopped: %s", e)
+            self.done = True
+            self.finished.set()
+        await asyncio.Event().wait()  # idle until cancelled
+
+    async def _play(self, tape) -> None:
+        loop = asyncio.get_running_loop()
+        rows = files.read(self.path, self.product)
+        skip = self.added  # a restarted run resumes where it stopped
+        wall0 = event0 = None
+        shift = 0.0  # event seconds cut out of long silences
+        error = None
+        while not error:
+            chunk, error = await loop.run_in_executor(None, _take, rows, self.CHUNK)
+            if not chunk and not error:
+                return
+            for row in chunk:
+                for trade in row.trades:
+                    if skip:
+                        skip -= 1
+                        continue
+                    if self.speed > 0:
+                        ts = trade.ts
+                        if wall0 is None:
+                            wall0, event0 = loop.time(), ts
+                        wait = wall0 + (ts - event0 - shift) / self.speed - loop.time()
+                        if wait > self.MAX_PAUSE:
+                            log.info("replay: %.0f s without trades before %s, cut to %.0f s",
+                                     wait * self.speed, trade.time.isoformat(), self.MAX_PAUSE)
+                            shift += (wait - self.MAX_PAUSE) * self.speed
+                            wait = self.MAX_PAUSE
+                        if wait > 0:
+                            await asyncio.sleep(wait)
+                    tape.add(trade, via="replay")
+                    self.added += 1
+            await asyncio.sleep(0)
+        raise error
+
+
+def _take(rows, n: int) -> tuple[list, files.FileFormatError | None]:
+    """Up to n rows, and the error that stopped the file early (the rows before it count)."""
+    out: list = []
+    try:
+        out.extend(itertools.islice(rows, n))
+    except files.FileFormatError as e:
+        return out, e
+    return out, None

@@ -1,0 +1,233 @@
+"""The tape writer: a bounded buffer drained in batches into `trades`, spilling to disk.
+
+`submit` (sync, O(1)) stamps `received_at` and appends to an in-memory buffer. The `run` task
+writes batches of `writer_batch` rows (or whatever arrived within `writer_flush_ms`) with one
+`INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` statement each: never a transaction
+per trade, and writing a row twice is harmless.
+
+When PostgreSQL fails, the writer keeps buffering up to `writer_queue` trades, then moves the
+whole buffer to the spill file (`spill.py`, fsync'd per append), and retries with capped,
+jittered backoff (health component "writer": logged once failing, once recovered). The spill
+file always holds the oldest trades and the buffer the newest, so once the database answers the
+file is written first, in order, then deleted. A spill left by a crash is drained at start.
+`close` ends `run` and writes or spills everything still in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from datetime import UTC, datetime
+from itertools import islice
+
+import asyncpg
+
+from blink.config import Settings
+from blink.health import Component
+from blink.logs import RateLimited
+from blink.metrics import Metrics
+from blink.store.spill import Row, Spill
+from blink.tasks import backoff_delays
+from blink.trade import Trade
+
+log = logging.getLogger(__name__)
+
+INSERT = (
+    "INSERT INTO trades (product_id, trade_id, time, price, size, side, received_at) "
+    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::numeric[], "
+    "$5::numeric[], $6::text[], $7::timestamptz[]) ON CONFLICT DO NOTHING"
+)
+
+
+class Writer:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, metrics: Metrics,
+                 health: Component, *, retry_base: float = 0.1, retry_cap: float = 5.0,
+                 write_timeout: float = 10.0, close_timeout: float = 5.0) -> None:
+        self.pool, self.metrics, self.health = pool, metrics, health
+        self.batch = settings.writer_batch
+        self.flush_s = settings.writer_flush_ms / 1000
+        self.bound = settings.writer_queue
+        self.spill = Spill(settings.data_dir / f"spill-{settings.schema}.csv")
+        self.retry_base, self.retry_cap = retry_base, retry_cap
+        self.write_timeout, self.close_timeout = write_timeout, close_timeout
+        self._buf: deque[Row] = deque()
+        self._has_data = asyncio.Event()  # something was submitted
+        self._full = asyncio.Event()  # a whole batch is waiting
+        self._urgent = asyncio.Event()  # buffer over the bound, or closing
+        self._progress = asyncio.Event()  # rows reached the database
+        self._submitted = 0  # trades submitted by this process
+        self._stored = 0  # of those, written to the database (in submission order)
+        self._spilled = False  # the spill file holds rows not yet in the database
+        self._spill_rows = 0  # rows in the spill file not drained yet
+        self._uncounted = 0  # rows of a leftover spill (earlier process) not drained yet
+        self._adopted = False
+        self._closing = False
+        self._closed = False
+        self._task: asyncio.Task | None = None
+        self._rl = RateLimited(log)
+
+    @property
+    def queued(self) -> int:
+        """Trades not in the database yet (memory + spill file)."""
+        return len(self._buf) + self._spill_rows
+
+    # ------------------------------------------------------------------ producer side
+    def submit(self, trade: Trade) -> None:
+        """Queue one trade; sync, never blocks on the database, never raises."""
+        try:
+            row = (trade.product_id, trade.trade_id, trade.time, trade.price, trade.size,
+                   trade.side, datetime.now(UTC))
+            self._submitted += 1
+            if self._closed:  # after close(): straight to disk (shutdown race only)
+                self.spill.append([row])
+                self._spilled = True
+                return
+            self._buf.append(row)
+            self._has_data.set()
+            n = len(self._buf)
+            if n >= self.batch:
+                self._full.set()
+            if n > self.bound:
+                self._urgent.set()
+        except Exception as e:  # noqa: BLE001 - the feed must never die here
+            self.metrics.writer_errors.inc()
+            self._rl.warning("submit", "writer could not queue a trade: %s", e)
+
+    async def wait_flushed(self) -> None:
+        """Return once every trade submitted so far is in the database."""
+        target = self._submitted
+        while self._stored < target:
+            self._progress.clear()
+            await self._progress.wait()
+
+    # ------------------------------------------------------------------ the drain task
+    async def run(self) -> None:
+        """Drain loop; run it as a task. Ends when `close` is called."""
+        self._task = asyncio.current_task()
+        await self._adopt_leftover()
+        delays = None
+        while not self._closing:
+            await self._has_data.wait()
+            if len(self._buf) < self.batch and not self._spilled and not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.flush_s)
+            if self._closing:
+                break
+            self._has_data.clear()
+            self._full.clear()
+            try:
+                await self._flush()
+                delays = None
+            except Exception as e:  # noqa: BLE001 - database down or slow: retry, spill
+                self._has_data.set()
+                self.metrics.writer_errors.inc()
+                self.health.failure(e, queued=self.queued, spilled=self._spill_rows)
+                delays = delays or backoff_delays(self.retry_base, self.retry_cap)
+                await self._pause(next(delays))
+
+    async def close(self) -> None:
+        """Stop `run`, then write everything in flight, or spill it if the database is down."""
+        self._closing = True
+        for event in (self._has_data, self._full, self._urgent):
+            event.set()
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task])
+        self._task = None
+        await self._adopt_leftover()
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                await self._flush()
+        except Exception as e:  # noqa: BLE001 - includes the timeout
+            log.warning("database unavailable at shutdown (%s): spilling %d trades to %s",
+                        e, len(self._buf), self.spill.path)
+            if self._buf:
+                try:
+                    await self._spill_buffer()
+                except OSError:
+                    log.exception("could not spill %d trades: they are LOST", len(self._buf))
+        self._closed = True
+        self._gauge()
+
+    # ------------------------------------------------------------------ internals
+    async def _adopt_leftover(self) -> None:
+        if self._adopted:
+            return
+        self._adopted = True
+        if await asyncio.to_thread(self.spill.path.exists):
+            n = await asyncio.to_thread(self.spill.count)
+            self._spilled, self._spill_rows, self._uncounted = True, n, n
+            self._has_data.set()
+            log.info("draining %d trades spilled by an earlier run from %s", n, self.spill.path)
+
+    async def _flush(self) -> None:
+        """Write the spill file, then the buffer, until both are empty."""
+        while self._spilled or self._buf:
+            if self._spilled:
+                rows, end = await asyncio.to_thread(self.spill.read, self.batch)
+                if rows:
+                    await self._write(rows)
+                self.spill.offset = end
+                fresh = len(rows) - min(self._uncounted, len(rows))
+                self._uncounted -= len(rows) - fresh
+                self._spill_rows = max(0, self._spill_rows - len(rows))
+                self._credit(fresh)
+                if not rows:  # drained
+                    await asyncio.to_thread(self.spill.remove)
+                    self._spilled, self._spill_rows, self._uncounted = False, 0, 0
+                    log.info("spill file %s drained and removed", self.spill.path)
+            else:
+                n = min(self.batch, len(self._buf))
+                await self._write(list(islice(self._buf, n)))
+                for _ in range(n):
+                    self._buf.popleft()
+                self._credit(n)
+            if len(self._buf) > self.bound:
+                await self._spill_buffer()
+            self._gauge()
+
+    async def _write(self, rows: list[Row]) -> None:
+        start = time.perf_counter()
+        async with asyncio.timeout(self.write_timeout), self.pool.acquire() as conn:
+            await conn.execute(INSERT, *zip(*rows, strict=True))
+        self.metrics.db_write_seconds.observe(time.perf_counter() - start)
+        self.health.success(queued=self.queued, spilled=self._spill_rows)
+
+    async def _spill_buffer(self) -> None:
+        rows = list(self._buf)
+        self._buf.clear()
+        try:
+            await asyncio.to_thread(self.spill.append, rows)
+        except Exception:
+            self._buf.extendleft(reversed(rows))
+            raise
+        self._spilled = True
+        self._spill_rows += len(rows)
+        self.metrics.writer_spilled.inc(len(rows))
+        self._rl.warning("spill", "spilled %d trades to %s (%d waiting on disk)",
+                         len(rows), self.spill.path, self._spill_rows)
+
+    async def _pause(self, delay: float) -> None:
+        """Back off for `delay` s, spilling whenever the buffer goes over its bound."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while not self._closing and (left := deadline - loop.time()) > 0:
+            self._urgent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._urgent.wait(), left)
+            if len(self._buf) > self.bound:
+                try:
+                    await self._spill_buffer()
+                except OSError as e:
+                    self._rl.warning("spill_failed", "cannot spill to %s: %s", self.spill.path, e)
+            self._gauge()
+
+    def _credit(self, n: int) -> None:
+        if n:
+            self._stored += n
+            self._progress.set()
+
+    def _gauge(self) -> None:
+        self.metrics.writer_queue_depth.set(self.queued)

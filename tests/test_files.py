@@ -1,0 +1,167 @@
+"""CSV inputs: format detection, the bar → trades rule, Tardis side conversion, series, errors."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from blink import bars, files, ticks
+from blink.config import ConfigError
+from blink.trade import Trade
+from tests.conftest import DATA
+
+SECOND_BARS = DATA / "coinbase_btcusd_second_trade_bars.csv"
+MINUTE_BARS = DATA / "coinbase_btcusd_minute_trade_bars.csv"
+TARDIS = DATA / "tardis_trades.csv"
+
+
+def raw_rows(path) -> list[list[str]]:
+    return [line.split(",") for line in path.read_text().splitlines()[1:]]
+
+
+def test_formats_are_detected_by_header(tmp_path):
+    series = tmp_path / "s.csv"
+    series.write_text("when,cpu\n2024-01-01T00:00:00Z,1\n")
+    ticks = tmp_path / "t.csv"
+    ticks.write_text(",".join(files.TICKS) + "\n")
+    assert [files.sniff(p) for p in (SECOND_BARS, MINUTE_BARS, TARDIS, series, ticks)] == [
+        "bars", "bars", "tardis", "series", "ticks"]
+
+
+@pytest.mark.parametrize("path, seconds", [(SECOND_BARS, 1), (MINUTE_BARS, 60)])
+def test_bars_become_trades_by_the_documented_rule(path, seconds):
+    rows = list(files.read(path, "BTC-USD"))
+    raw = raw_rows(path)
+    assert len(rows) == len(raw) == 300
+    all_trades = [t for r in rows for t in r.trades]
+    assert [t.trade_id for t in all_trades] == list(range(1, len(all_trades) + 1))
+    assert len(all_trades) > len(rows)  # bars with a range become several trades
+    tick = bars.TickRule()
+    for row, cells in zip(rows, raw, strict=True):
+        start = datetime.fromisoformat(cells[0])
+        o, h, lo, c, v = map(Decimal, cells[1:])
+        assert (row.timestamp, row.value, row.line) == (cells[0], cells[4], rows.index(row) + 2)
+        ts = row.trades
+        assert ts[0].price == o and ts[-1].price == c and ts[0].time == start
+        assert all(lo <= t.price <= h for t in ts)
+        assert {lo, h} <= {t.price for t in ts} or len(ts) == 1
+        assert sum(t.size for t in ts) == v  # the volume, exactly
+        assert all(start <= t.time < start + timedelta(seconds=seconds) for t in ts)
+        assert [t.side for t in ts] == [tick(t.price) for t in ts]
+        assert all(t.product_id == "BTC-USD" for t in ts)
+
+
+def test_bar_volume_split_and_degenerate_bars():
+    ids = itertools.count(10)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    d = Decimal
+    ts = bars.bar_trades("X", ids, start, timedelta(seconds=60), d(10), d(12), d(9), d(11),
+                         d("1.00000001"), bars.TickRule())
+    assert [t.price for t in ts] == [d(10), d(9), d(12), d(11)]  # up bar: low first
+    assert [t.size for t in ts] == [d("0.25")] * 3 + [d("0.25000001")]
+    assert [t.time.second for t in ts] == [0, 15, 30, 45]
+    assert [t.trade_id for t in ts] == [10, 11, 12, 13]
+    assert [t.side for t in ts] == ["sell", "buy", "sell", "buy"]
+    down = bars.bar_trades("X", ids, start, timedelta(seconds=1), d(10), d(12), d(9), d(9),
+                           d(3), bars.TickRule())
+    assert [t.price for t in down] == [d(10), d(12), d(9)]  # down bar: high first, 9 merged
+    tiny = bars.bar_trades("X", ids, start, timedelta(seconds=1), d(10), d(12), d(9), d(11),
+                           d("0.00000002"), bars.TickRule())
+    assert [(t.price, t.size) for t in tiny] == [(d(11), d("0.00000002"))]
+    zero = bars.bar_trades("X", ids, start, timedelta(seconds=1), d(10), d(10), d(10), d(10),
+                           d(0), bars.TickRule())
+    assert [(t.price, t.size) for t in zero] == [(d(10), d(0))]
+
+
+def test_tardis_ticks_taker_side_becomes_maker_side():
+    rows = list(files.read(TARDIS))
+    raw = raw_rows(TARDIS)
+    assert len(rows) == 300
+    for row, cells in zip(rows, raw, strict=True):
+        (t,) = row.trades
+        assert t.trade_id == int(cells[4]) and t.product_id == "BTCUSDT"
+        assert t.side == {"buy": "sell", "sell": "buy"}[cells[5]]
+        assert t.price == Decimal(cells[6]) and t.size == Decimal(cells[7])
+        assert int(t.time.timestamp() * 1_000_000) == pytest.approx(int(cells[2]), abs=1)
+        assert t.time == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(cells[2]))
+        assert row.timestamp == cells[2] and row.value == cells[6]
+    assert next(files.read_trades(TARDIS, "BTC-USD")).product_id == "BTC-USD"
+
+
+def test_tick_files_round_trip_exactly(tmp_path):
+    t0 = datetime(2026, 3, 1, 12, 0, 0, 1, tzinfo=UTC)
+    tape = [Trade("BTC-USD", i, t0 + timedelta(microseconds=i), Decimal("97000.01") + i,
+                  Decimal("0.00000001") * i, "buy" if i % 2 else "sell") for i in range(1, 50)]
+    path = tmp_path / "ticks.csv"
+    assert ticks.write_ticks(path, tape) == 49
+    assert list(files.read_trades(path)) == tape
+    extra = tmp_path / "spill.csv"  # a spill file: the tick columns plus received_at
+    extra.write_text("product_id,trade_id,time,price,size,side,received_at\n"
+                     "BTC-USD,7,2026-03-01T12:00:00.123456789Z,1.5,2,sell,2026-03-01T12:00:01Z\n")
+    (row,) = files.read(extra)
+    assert row.trades[0].time == datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_series_keeps_values_and_accepts_epochs(tmp_path):
+    path = tmp_path / "metric.csv"
+    path.write_text("ts,value\n1700000000,5\n1700000300000,0\n2023-11-14T22:23:20,-2.50\n")
+    rows = list(files.read(path))
+    assert [r.value for r in rows] == ["5", "0", "-2.50"]
+    assert [r.trades[0].price for r in rows] == [Decimal(5), Decimal(0), Decimal("-2.50")]
+    assert [r.trades[0].time.timestamp() for r in rows] == [1.7e9, 1.7e9 + 300, 1.7e9 + 600]
+    assert [r.trades[0].trade_id for r in rows] == [1, 2, 3]
+    headerless = tmp_path / "bare.csv"
+    headerless.write_text("2024-01-01,1\n2024-01-02,2\n")
+    rows = list(files.read(headerless))
+    assert [(r.line, r.trades[0].time.day) for r in rows] == [(1, 1), (2, 2)]
+
+
+@pytest.mark.parametrize("content, line, problem", [
+    ("", 1, "empty file"),
+    ("time_utc,bid_open,bid_high,bid_low,bid_close,last_bid_size,ask_open\n", 1,
+     "unrecognised header"),
+    ("time_utc,open,high,low,close,volume_btc\n2016-10-07T00:00:04Z,611.78,611.87\n", 2,
+     "expected 6 columns, got 3 (truncated?)"),
+    ("time_utc,open,high,low,close,volume_btc\n2016-10-07T00:00:04Z,1,2,1,x,1\n", 2,
+     "close: not a number"),
+    ("time_utc,open,high,low,close,volume_btc\n2016-10-07T00:00:04Z,1,2,3,1,1\n", 2,
+     "inconsistent bar"),
+    ("time_utc,open,high,low,close,volume_btc\n2016-10-07T00:00:04Z,1,1,1,1,1\n"
+     "2016-10-07T00:00:04Z,1,1,1,1,1\n", 3, "not after the previous bar"),
+    (",".join(files.TICKS) + "\nBTC-USD,1,2026-01-01T00:00:00Z,1,1,up\n", 2, "side"),
+    (",".join(files.TICKS) + "\nBTC-USD,1,yesterday,1,1,buy\n", 2, "time"),
+    (",".join(files.TARDIS) + "\nb,BTCUSDT,1582329602111000,1,-3,buy,9682,0.132\n", 2,
+     "trade_id"),
+    ("ts,value\n2024-01-01T00:00:00Z,nan\n", 2, "value: not finite"),
+])
+def test_bad_files_name_file_line_and_problem(tmp_path, content, line, problem):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(files.FileFormatError) as e:
+        list(files.read(path))
+    assert str(e.value).startswith(f"{path}:{line}: ")
+    assert problem in str(e.value)
+    assert isinstance(e.value, ConfigError)  # the CLI prints it and exits 2
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(files.FileFormatError, match="missing.csv: cannot open"):
+        files.sniff(tmp_path / "missing.csv")
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"ts,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,\xff\n")
+    with pytest.raises(files.FileFormatError, match=r"latin1.csv:3: not UTF-8"):
+        list(files.read(path))
+
+
+def test_rows_stream_until_the_bad_line(tmp_path):
+    path = tmp_path / "long.csv"
+    good = "".join(f"{1_700_000_000 + i},{i}\n" for i in range(999))
+    path.write_text("ts,v\n" + good + "garbage,row\n" + good)
+    seen = []
+    with pytest.raises(files.FileFormatError, match=r"long.csv:1001: value: not a number"):
+        for row in files.read(path):
+            seen.append(row.line)
+    assert seen == list(range(2, 1001))
