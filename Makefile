@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PY := $(RUN) python
 
-.PHONY: setup run demo test test-fast bench lint fmt evaluate mlflow-ui check-deploy clean
+.PHONY: setup run demo test bench lint evaluate mlflow-ui check-deploy clean readme-settings
 
 setup:
 	@command -v uv >/dev/null 2>&1 || test -x $(UV) || python3 -m pip install --user --quiet uv \
@@ -30,10 +30,16 @@ evaluate: setup  ## reproduce docs/evaluation.md
 	$(PY) -m bench.evaluation
 
 mlflow-ui: setup  ## browse runs and registry of the store Blink uses
-	$(RUN) mlflow ui --backend-store-uri "$$($(PY) -c 'from blink import config; print(config.load().mlflow_uri)')" --port 5000
+	$(RUN) mlflow ui --backend-store-uri "$$($(PY) -c 'from blink import config; print(config.load().mlflow_uri)')" --port 5000 --workers 1
 
 check-deploy: setup
 	$(RUN) pytest -q tests/test_deploy.py
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache
+
+readme-settings: setup  ## regenerate the README's settings table from blink/config.py
+	$(PY) -c "import re, pathlib; from blink import config; p = pathlib.Path('README.md'); \
+	p.write_text(re.sub(r'<!-- settings-table -->.*<!-- /settings-table -->', \
+	lambda _: '<!-- settings-table -->\n' + config.table_markdown() + '\n<!-- /settings-table -->', \
+	p.read_text(), flags=re.S))"

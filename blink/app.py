@@ -1,24 +1,45 @@
 """The application factory: routes plus one cleanup context per resource and per task.
 
-Which contexts run depends on the roles (`--role`): `ingest` runs the feed, tape, writer and
-scoring; `train` the hourly retrain; `api` the routes. `all` (the default) runs everything in
-this one process.
+Which contexts run depends on the roles (`--role`, default `all`):
+- `ingest`: feed → tape → writer, features/scoring (with the model watcher), retention,
+  alerts, and — when Redis is configured — the relay that publishes live state to Redis;
+- `train`: the hourly retrain and promotion;
+- `api`: the routes and the dashboard; without `ingest` in the same process it follows the
+  live state through Redis (and loads the served model itself, for POST /score).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from blink import keys, resources
+from blink import alerts, ingest, keys, relay, resources, scoring
 from blink.broadcast import Broadcaster
-from blink.config import Settings
+from blink.config import ConfigError, Settings
 from blink.health import Health
 from blink.metrics import Metrics
+from blink.model import registry, retrain
 from blink.state import Latest
+from blink.store import retention
 from blink.web import health
+from blink.web.routes import setup_web
+
+
+def check_roles(settings: Settings) -> None:
+    """Split roles share state through services; refuse to start without them."""
+    roles = settings.roles
+    if roles == {"ingest", "api", "train"}:
+        return
+    if "api" in roles and "ingest" not in roles and not settings.redis_dsn:
+        raise ConfigError(f"BLINK_ROLE={settings.role!r}: the api role reads the live state "
+                          "from Redis: set REDIS_URL or REDIS_HOST")
+    if not settings.pg_dsn:
+        raise ConfigError(f"BLINK_ROLE={settings.role!r}: split roles share one database: "
+                          "set PG_DSN (the embedded PostgreSQL belongs to one process)")
 
 
 def create_app(settings: Settings) -> web.Application:
+    check_roles(settings)
+    roles = settings.roles
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.HEALTH] = Health()
@@ -27,11 +48,20 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.EVENTS] = Broadcaster()
 
     app.add_routes(health.routes)
+    if "api" in roles:
+        setup_web(app)
 
-    app.cleanup_ctx.extend([
-        resources.executor_ctx,
-        resources.database_ctx,
-        resources.redis_ctx,
-        resources.http_ctx,
-    ])
+    ctx = app.cleanup_ctx
+    ctx.extend([resources.executor_ctx, resources.database_ctx, resources.redis_ctx,
+                resources.http_ctx])
+    if "ingest" in roles:
+        # the detector exists before the watcher swaps a model into it, and before the tape
+        ctx.extend([scoring.detector_ctx, registry.watcher_ctx, alerts.alerts_ctx,
+                    ingest.ingest_ctx, retention.retention_ctx])
+        if settings.redis_dsn:
+            ctx.append(relay.publish_ctx)
+    elif "api" in roles:
+        ctx.extend([registry.watcher_ctx, relay.follow_ctx])  # model for POST /score
+    if "train" in roles:
+        ctx.append(retrain.trainer_ctx)
     return app

@@ -79,6 +79,13 @@ class Settings:
                                        "Longest downtime refilled from REST on start-up.")
     rest_rate: float = _s(4.0, "BLINK_REST_RATE", "feed.rest_rate",
                           "REST requests per second during backfill (Coinbase allows 10).")
+    reconnect_base_seconds: float = _s(1.0, "BLINK_RECONNECT_BASE_SECONDS",
+                                       "feed.reconnect_base_seconds",
+                                       "First reconnect backoff (full jitter, doubling).")
+    reconnect_cap_seconds: float = _s(30.0, "BLINK_RECONNECT_CAP_SECONDS",
+                                      "feed.reconnect_cap_seconds", "Longest reconnect backoff.")
+    hold_seconds: float = _s(10.0, "BLINK_HOLD_SECONDS", "feed.hold_seconds",
+                             "Longest wait for a hole to fill before features move past it.")
     # --- tape writer ---
     writer_batch: int = _s(1000, "BLINK_WRITER_BATCH", "writer.batch", "Trades per DB batch.")
     writer_flush_ms: int = _s(100, "BLINK_WRITER_FLUSH_MS", "writer.flush_ms",
@@ -94,6 +101,8 @@ class Settings:
     min_history_seconds: float = _s(300.0, "BLINK_MIN_HISTORY_SECONDS",
                                     "features.min_history_seconds",
                                     "Event time the longest window must span before scoring.")
+    feature_scale: float = _s(1.0, "BLINK_FEATURE_SCALE", "features.scale",
+                              "Multiply every feature window (backtests on slower series).")
     # --- model / training ---
     mlflow_tracking_uri: str = _s("", "MLFLOW_TRACKING_URI", "model.mlflow_tracking_uri",
                                   "MLflow store; empty means sqlite in data_dir.")
@@ -112,6 +121,12 @@ class Settings:
     random_state: int = _s(42, "BLINK_RANDOM_STATE", "model.random_state", "Fit seed.")
     threshold_quantile: float = _s(0.995, "BLINK_THRESHOLD_QUANTILE", "model.threshold_quantile",
                                    "Anomaly threshold: this quantile of training anomaly scores.")
+    holdout_fraction: float = _s(0.1, "BLINK_HOLDOUT_FRACTION", "model.holdout_fraction",
+                                 "Most recent share of training rows held out for the checks.")
+    max_holdout_rate_factor: float = _s(10.0, "BLINK_MAX_HOLDOUT_RATE_FACTOR",
+                                        "model.max_holdout_rate_factor",
+                                        "No promotion if the held-out anomaly rate exceeds this "
+                                        "multiple of the expected rate (1 - threshold_quantile).")
     registry_poll_seconds: float = _s(30.0, "BLINK_REGISTRY_POLL_SECONDS",
                                       "model.registry_poll_seconds",
                                       "How often the served alias is re-resolved.")
@@ -256,10 +271,19 @@ def _validate(s: Settings) -> None:
                  "max_samples", "registry_poll_seconds", "max_score_rows", "max_body_bytes"):
         if getattr(s, name) <= 0:
             raise bad(name, "must be positive")
+    for name in ("reconnect_base_seconds", "reconnect_cap_seconds", "hold_seconds"):
+        if not getattr(s, name) > 0:
+            raise bad(name, "must be positive")
+    if not s.feature_scale > 0:
+        raise bad("feature_scale", "must be positive")
     if not 0 < s.max_features <= 1:
         raise bad("max_features", "must be in (0, 1]")
     if not 0.5 < s.threshold_quantile < 1:
         raise bad("threshold_quantile", "must be in (0.5, 1)")
+    if not 0 < s.holdout_fraction < 0.5:
+        raise bad("holdout_fraction", "must be in (0, 0.5)")
+    if s.max_holdout_rate_factor < 1:
+        raise bad("max_holdout_rate_factor", "must be at least 1")
     if s.source == "replay" and not s.replay_file:
         raise bad("replay_file", "the replay source needs a file (--replay FILE)")
 

@@ -40,6 +40,9 @@ class Metrics:
                                          "Time spent scoring (compiled forest only)",
                                          buckets=FAST, registry=r)
         self.anomalies = Counter("blink_anomalies", "Anomaly events started", registry=r)
+        self.feature_rows_dropped = Counter("blink_feature_rows_dropped",
+                                            "Feature rows dropped (buffer full: database down)",
+                                            registry=r)
         self.features_age = Gauge("blink_features_age_seconds",
                                   "Wall seconds since the features were last updated", registry=r)
         self.model_info = Gauge("blink_model_info", "The model being served (value 1)",
@@ -56,4 +59,7 @@ class Metrics:
         self.alert_failures = Counter("blink_alert_failures", "Webhook deliveries that failed",
                                       registry=r)
         self.http_errors = Counter("blink_http_errors", "HTTP 4xx/5xx answers", ["status"],
+                                   registry=r)
+        # housekeeping
+        self.rows_pruned = Counter("blink_rows_pruned", "Rows deleted by retention", ["table"],
                                    registry=r)

@@ -1,0 +1,104 @@
+"""Redis mirror (optional): the latest features in a hash, anomaly events in a stream.
+
+Follows the detector's broadcaster: every "tick" (one per `feature_cadence_seconds` of event
+time) HSETs `<prefix>latest_features` — one field per feature (the seed's contract) plus
+`as_of`, `score_raw`, `anomaly`, `model`, `price`, `not_ready` — with NO expiry, so the
+vector never vanishes while Blink is healthy; every "anomaly_start"/"anomaly_end" is XADDed
+to `<prefix>anomalies` (MAXLEN ~ 10,000). Ticks coalesce: when Redis is slow or down only
+the newest vector is kept (and up to 1,000 pending events). A failure is counted
+(`blink_redis_errors_total`), reported to the "redis" health component (logged once), and
+retried with backoff; scoring never waits for Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+
+from redis.exceptions import RedisError
+
+from blink.broadcast import Broadcaster
+from blink.features import FEATURE_NAMES
+from blink.health import Component
+from blink.metrics import Metrics
+from blink.tasks import backoff_delays
+
+log = logging.getLogger(__name__)
+
+STREAM_MAXLEN = 10_000
+PENDING_EVENTS = 1_000
+EVENT_KINDS = ("anomaly_start", "anomaly_end")
+
+
+def hash_fields(tick: dict) -> dict[str, str]:
+    """The `latest_features` hash for one tick payload (all values as strings)."""
+    out = {name: repr(float(v)) for name, v in (tick.get("features") or {}).items()
+           if name in FEATURE_NAMES and v is not None}
+    out.update({
+        "as_of": tick.get("time") or "",
+        "score_raw": "" if tick.get("score_raw") is None else repr(float(tick["score_raw"])),
+        "anomaly": "1" if tick.get("anomaly") else "0",
+        "model": tick.get("model") or "",
+        "price": "" if tick.get("price") is None else repr(float(tick["price"])),
+        "not_ready": tick.get("not_ready") or "",
+    })
+    return out
+
+
+class Mirror:
+    def __init__(self, client, prefix: str, health: Component, metrics: Metrics,
+                 backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+        self.client, self.health, self.metrics = client, health, metrics
+        self.backoff = backoff  # (base, cap) seconds between retries while Redis fails
+        self.hash_key = f"{prefix}latest_features"
+        self.stream_key = f"{prefix}anomalies"
+        self.tick: dict | None = None
+        self.events: deque[tuple[str, dict]] = deque(maxlen=PENDING_EVENTS)
+
+    def offer(self, kind: str, payload: dict) -> None:
+        if kind == "tick":
+            self.tick = payload
+        elif kind in EVENT_KINDS:
+            self.events.append((kind, payload))
+
+    @property
+    def pending(self) -> bool:
+        return self.tick is not None or bool(self.events)
+
+    async def write(self) -> None:
+        """Write what is pending in one round trip; keeps it pending if Redis fails."""
+        tick, events = self.tick, list(self.events)
+        async with self.client.pipeline(transaction=False) as pipe:
+            if tick is not None:
+                pipe.hset(self.hash_key, mapping=hash_fields(tick))
+            for kind, event in events:
+                pipe.xadd(self.stream_key, {"kind": kind, "event": json.dumps(event)},
+                          maxlen=STREAM_MAXLEN, approximate=True)
+            await pipe.execute()
+        if self.tick is tick:
+            self.tick = None
+        for _ in events:
+            self.events.popleft()
+
+    async def run(self, broadcaster: Broadcaster) -> None:
+        """Follow the broadcaster until cancelled."""
+        delays = backoff_delays(*self.backoff)
+        async with broadcaster.subscribe() as queue:
+            while True:
+                if not self.pending:
+                    self.offer(*await queue.get())
+                while not queue.empty():
+                    self.offer(*queue.get_nowait())
+                if not self.pending:
+                    continue
+                try:
+                    await self.write()
+                except (TimeoutError, RedisError, OSError) as e:
+                    self.metrics.redis_errors.inc()
+                    self.health.failure(e)
+                    await asyncio.sleep(next(delays))
+                    continue
+                self.health.success()
+                delays = backoff_delays(*self.backoff)

@@ -1,0 +1,48 @@
+"""The scoring pipeline's cleanup context: the detector, its store flusher and Redis mirror.
+
+Put it in `create_app` (ingest role) BEFORE the ingest context: it creates the `Detector` at
+`app[keys.DETECTOR]`; the ingest context then calls `tape.subscribe_ordered(detector.on_trade)`.
+Needs `app[keys.POOL]` and `app[keys.REDIS]` (the resource contexts run first). On cleanup
+(after ingest stopped) the tasks are cancelled and the buffers flushed one last time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from blink import keys
+from blink.detector import Detector
+from blink.mirror import Mirror
+from blink.store.feature_rows import FeatureRowFlusher
+from blink.tasks import supervise
+
+log = logging.getLogger(__name__)
+
+
+async def detector_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, health, metrics = app[keys.SETTINGS], app[keys.HEALTH], app[keys.METRICS]
+    detector = Detector(settings, app[keys.LATEST], metrics, app[keys.EVENTS])
+    app[keys.DETECTOR] = detector
+    flusher = FeatureRowFlusher(app[keys.POOL], detector, health["features_store"])
+    tasks = [asyncio.create_task(supervise(flusher.run, health["features_store"]),
+                                 name="features_store")]
+    if app[keys.REDIS] is not None:
+        mirror = Mirror(app[keys.REDIS], settings.redis_prefix, health["redis"], metrics)
+        tasks.append(asyncio.create_task(
+            supervise(lambda: mirror.run(app[keys.EVENTS]), health["redis"]), name="mirror"))
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    try:
+        written = await flusher.flush()
+        log.info("feature rows flushed on shutdown: %d", written)
+    except Exception as e:  # noqa: BLE001 - shutdown goes on; the loss is reported
+        log.error("final feature flush failed (%d rows lost): %s", len(detector.rows), e)
