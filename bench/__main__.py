@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["startup"]
+SECTIONS = ["startup", "scoring", "api", "backtest"]
 
 
 def main(argv: list[str]) -> int:

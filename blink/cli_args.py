@@ -8,3 +8,36 @@ import argparse
 def add(command: str, p: argparse.ArgumentParser) -> None:
     if command == "settings":
         p.add_argument("--table", action="store_true", help="markdown table for the README")
+    if command == "record":
+        p.add_argument("out", metavar="OUT.csv", help="tick CSV to write (Blink's replay format)")
+        p.add_argument("--duration", type=float, metavar="SECONDS", default=None,
+                       help="stop after this many seconds (default: until interrupted)")
+    if command in ("backtest", "evaluate"):
+        p.add_argument("input", metavar="INPUT", help="ticks, OHLCV bars, Tardis ticks or a "
+                       "timestamp,value series (CSV)")
+        p.add_argument("--scale", type=float, default=None, help="feature window scale "
+                       "(default: 1 for ticks, from the sampling interval for bars/series)")
+        p.add_argument("--retrain-seconds", type=float, default=None, metavar="S",
+                       help="event time between retrains (default: the setting, or the rule)")
+        p.add_argument("--train-hours", type=float, default=None, metavar="H",
+                       help="event time each retrain uses (default: the setting, or the rule)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if command == "backtest":
+        p.add_argument("--out", required=True, metavar="SCORES.csv", help="scores to write")
+        p.add_argument("--store", action="store_true",
+                       help="also write tape, features and events to the schema 'backtest'")
+        p.add_argument("--mlflow", action="store_true",
+                       help="log every fit to MLflow (as <model_name>_backtest)")
+    if command == "evaluate":
+        p.add_argument("--labels", required=True, metavar="LABELS",
+                       help="anomaly windows: JSON [{start, end, kind}] or CSV start,end[,kind]")
+        p.add_argument("--report", default=None, metavar="DIR",
+                       help="write report.md and report.png here")
+        p.add_argument("--baseline", action="store_true",
+                       help="score with the rolling z-score baseline instead of the forest")
+    if command == "train":
+        from blink.trade import parse_time  # light: the Trade type's ISO-8601 parser
+
+        p.add_argument("--end", type=parse_time, metavar="TIME", default=None,
+                       help="train on the tape up to this event time, ISO-8601 with a zone "
+                            "(default: the newest stored trade)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,4 +29,8 @@ TAPE = web.AppKey("tape", Any)
 WRITER = web.AppKey("writer", Any)
 DETECTOR = web.AppKey("detector", Any)
 MODEL = web.AppKey("model", Any)  # blink.model.registry.ServedModel holder
+MODEL_RELOAD = web.AppKey("model_reload", asyncio.Event)  # set: the watcher re-resolves now
 EVENTS = web.AppKey("events", Broadcaster)  # live updates: "tick", "anomaly_start", "anomaly_end"
+# web layer (blink/web/routes.py)
+TEMPLATES = web.AppKey("templates", Any)  # jinja2.Environment (autoescape on)
+SHUTDOWN = web.AppKey("shutdown", asyncio.Event)  # set on app shutdown: long streams end

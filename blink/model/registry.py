@@ -1,0 +1,175 @@
+"""The served model: resolve `models:/<name>@production`, load it safely, swap it in.
+
+`resolve` asks the registry which version the alias points at; without the alias (nothing
+promoted yet, alias deleted) it falls back to the newest finished run of experiment `blink`
+for this product and source whose checks passed. `load` downloads that model and reads it
+with skops and Blink's OWN trusted-type list (never the list stored in the model's MLmodel
+file, and never pickle), plus the threshold and train_stats stored with the run, and builds
+a `ServedModel` (compiled forest). The watcher does this at start-up, every
+`registry_poll_seconds`, and at once when the trainer in this process promoted a version
+(`keys.MODEL_RELOAD`). When MLflow is unreachable the current model stays in place; the
+failure shows in /readyz ("model").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from blink import features, keys, tasks
+from blink.model import tracking
+
+log = logging.getLogger(__name__)
+
+ALIAS_MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+class ModelError(RuntimeError):
+    """A registered model that this Blink cannot serve."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    label: str  # "<name>@production v<N>", or "run:<run_id>" for the fallback
+    version: str | None
+    run_id: str
+    model_uri: str
+
+
+@dataclass
+class ModelSlot:
+    """app[keys.MODEL]: the model being served (None until one is loaded)."""
+
+    served: Any = None  # blink.model.served.ServedModel
+    label: str | None = None
+    loaded_at: float | None = None
+
+
+def resolve(settings) -> Resolved | None:
+    """Which model should be served now (blocking: run in an executor)."""
+    from mlflow.exceptions import MlflowException
+
+    c = tracking.client(settings)
+    name = tracking.registered_name(settings)
+    try:
+        mv = c.get_model_version_by_alias(name, tracking.ALIAS)
+        return Resolved(f"{name}@{tracking.ALIAS} v{mv.version}", str(mv.version), mv.run_id,
+                        f"models:/{name}/{mv.version}")
+    except MlflowException as e:
+        if e.error_code not in ALIAS_MISSING:
+            raise
+    exp = c.get_experiment_by_name(tracking.EXPERIMENT)
+    if exp is None:
+        return None
+    runs = c.search_runs(
+        [exp.experiment_id],
+        filter_string=(f"attributes.status = 'FINISHED' AND tags.`blink.promote_ok` = 'true'"
+                       f" AND params.product_id = '{settings.pair}'"
+                       f" AND params.source = '{settings.source}'"),
+        order_by=["attributes.start_time DESC"], max_results=10)
+    for run in runs:
+        uri = run.data.tags.get("blink.model_uri")
+        if uri:
+            return Resolved(f"run:{run.info.run_id}", None, run.info.run_id, uri)
+    return None
+
+
+def load(settings, resolved: Resolved):
+    """Download, check and compile the resolved model (blocking: run in an executor)."""
+    import mlflow
+    import skops.io
+    from mlflow.models import Model
+    from sklearn.ensemble import IsolationForest
+
+    from blink.model.served import ServedModel
+
+    tracking.client(settings)
+    with tempfile.TemporaryDirectory(prefix="blink-model-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=resolved.model_uri,
+                                                         dst_path=tmp))
+        flavor = Model.load(str(local / "MLmodel")).flavors.get("sklearn", {})
+        if flavor.get("serialization_format") != "skops":
+            raise ModelError(f"{resolved.label}: not in skops format; refusing to unpickle")
+        model = skops.io.load(local / flavor["pickled_model"], trusted=tracking.SKOPS_TRUSTED)
+        stored = json.loads(mlflow.artifacts.load_text(
+            f"runs:/{resolved.run_id}/{tracking.META_ARTIFACT}"))
+    if not isinstance(model, IsolationForest):
+        raise ModelError(f"{resolved.label}: a {type(model).__name__}, not an IsolationForest")
+    names = tuple(stored["feature_names"])
+    if names != features.FEATURE_NAMES:
+        raise ModelError(f"{resolved.label}: trained on features {', '.join(names)}; this Blink "
+                         f"computes {', '.join(features.FEATURE_NAMES)} (retrain needed)")
+    return ServedModel.from_sklearn(model, names, stored["threshold"], stored["train_stats"],
+                                    label=resolved.label,
+                                    version=resolved.version or resolved.run_id,
+                                    trained_at=stored["trained_at"])
+
+
+async def check(app: web.Application) -> bool:
+    """Re-resolve once; swap a newly resolved model in. True when a model was swapped."""
+    settings, slot = app[keys.SETTINGS], app[keys.MODEL]
+    health = app[keys.HEALTH]["model"]
+    loop, executor = asyncio.get_running_loop(), app[keys.EXECUTOR]
+    resolved = await loop.run_in_executor(executor, resolve, settings)
+    if resolved is None or resolved.label == slot.label:
+        health.success(model=slot.label, registered=resolved is not None)
+        return False
+    served = await loop.run_in_executor(executor, load, settings, resolved)
+    swap(app, served, resolved.label)
+    health.success(model=resolved.label, registered=True)
+    return True
+
+
+def swap(app: web.Application, served, label: str) -> None:
+    """Serve `served` from now on (one assignment each: the scoring path sees old or new)."""
+    slot, metrics = app[keys.MODEL], app[keys.METRICS]
+    detector = app.get(keys.DETECTOR)
+    if detector is not None:
+        detector.set_model(served)
+    previous = slot.label
+    slot.served, slot.label, slot.loaded_at = served, label, time.time()
+    metrics.model_reloads.inc()
+    metrics.model_info.clear()
+    metrics.model_info.labels(version=str(served.version)).set(1)
+    log.info("serving model %s (was %s)", label, previous or "none")
+
+
+async def _watch(app: web.Application) -> None:
+    settings, reload = app[keys.SETTINGS], app[keys.MODEL_RELOAD]
+    health = app[keys.HEALTH]["model"]
+    while True:
+        reload.clear()
+        try:
+            await check(app)
+        except Exception as e:  # noqa: BLE001 - keep the current model, retry at the next poll
+            health.failure(e)
+            log.debug("model check failed", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reload.wait(), settings.registry_poll_seconds)
+
+
+_watcher_task = tasks.background("model-watcher", _watch)
+
+
+async def watcher_ctx(app: web.Application):
+    """Cleanup context: the model slot, the reload event and the watcher task."""
+    app[keys.MODEL] = ModelSlot()
+    app[keys.MODEL_RELOAD] = asyncio.Event()
+    async for _ in _watcher_task(app):
+        yield
+
+
+def request_reload(app: web.Application) -> None:
+    """Make the watcher re-resolve now (after a promotion in this process)."""
+    event = app.get(keys.MODEL_RELOAD)
+    if event is not None:
+        event.set()

@@ -1,0 +1,197 @@
+"""Training: fit an IsolationForest on feature rows, pick its threshold, check it is sane.
+
+`fit` is pure (no I/O, no MLflow) so the backtest reuses it. The rules, in one place:
+
+- **Rows.** NaN/inf rows (windows not warm yet) are dropped; fewer than `train_min_rows` left
+  raises `TooFewRows`. Rows are in tape order; the most recent `holdout_fraction` of them is
+  held out: the forest and the threshold never see it.
+- **Threshold.** `score_raw` is sklearn's `score_samples` (higher = more normal, about -1..0).
+  The threshold is the `1 - threshold_quantile` quantile of the training rows' `score_raw`, and
+  a row is anomalous when `score_raw < threshold`: by construction 0.5 % of training trades
+  (default quantile 0.995) are anomalous, i.e. a budget of alerts per hour that does not depend
+  on the market's level or the model's score scale (unlike a fixed cut-off such as -0.6).
+- **Promotion checks** (`promote_ok`, `reason`): no constant feature column (a constant column
+  means a broken feature, and the forest would ignore it silently); the training scores have a
+  spread; the held-out anomaly rate is at most `max_holdout_rate_factor` times the expected
+  rate `1 - threshold_quantile` (a model that flags 5 % of the newest trades instead of 0.5 %
+  does not describe the current market). There is no lower bound: a calm recent hour
+  legitimately has no anomaly at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from blink.model import dataset, served
+from blink.model.dataset import load_training_matrix  # noqa: F401 - re-exported (backtest)
+from blink.store import db
+
+log = logging.getLogger(__name__)
+
+SCORE_QUANTILES = (0.001, 0.005, 0.01, 0.05, 0.25, 0.5)
+
+
+class TooFewRows(ValueError):
+    """Not enough warm feature rows to train on."""
+
+
+@dataclass
+class FitResult:
+    model: object  # the fitted sklearn IsolationForest (feature_names_in_ = feature_names)
+    feature_names: tuple[str, ...]
+    threshold: float  # anomalous when score_raw < threshold
+    train_stats: dict  # served.training_stats: robust centre/scale, training-score quantiles
+    metrics: dict[str, float]
+    params: dict[str, object]  # every hyperparameter and rule that produced this model
+    promote_ok: bool
+    reason: str
+    example: np.ndarray  # a few training rows (the MLflow input example)
+    trained_at: float = field(default_factory=time.time)
+
+
+def hyperparameters(settings) -> dict[str, object]:
+    return {
+        "n_estimators": settings.n_estimators,
+        "max_samples": settings.max_samples,
+        "max_features": settings.max_features,
+        "random_state": settings.random_state,
+        "threshold_quantile": settings.threshold_quantile,
+        "threshold_rule": "score_raw < quantile(train score_raw, 1 - threshold_quantile)",
+        "holdout_fraction": settings.holdout_fraction,
+        "max_holdout_rate_factor": settings.max_holdout_rate_factor,
+        "train_hours": settings.train_hours,
+        "train_min_rows": settings.train_min_rows,
+    }
+
+
+def fit(X: np.ndarray, settings, feature_names: Sequence[str] | None = None) -> FitResult:
+    """Fit, threshold and check a forest on `X` (rows in tape order, NaN rows allowed)."""
+    import pandas as pd
+    from sklearn.ensemble import IsolationForest
+
+    X = np.asarray(X, dtype=np.float64)
+    names = tuple(feature_names or (f"f{i}" for i in range(X.shape[1])))
+    if len(names) != X.shape[1]:
+        raise ValueError(f"{len(names)} feature names for {X.shape[1]} columns")
+    X = X[np.isfinite(X).all(axis=1)]
+    if len(X) < max(settings.train_min_rows, 2):
+        raise TooFewRows(f"{len(X)} warm feature rows, need {settings.train_min_rows}")
+    n_hold = max(1, round(len(X) * settings.holdout_fraction))
+    train, hold = X[:-n_hold], X[-n_hold:]
+
+    model = IsolationForest(
+        n_estimators=settings.n_estimators,
+        max_samples=min(settings.max_samples, len(train)),
+        max_features=settings.max_features,
+        random_state=settings.random_state,
+    )
+    # fitted on named columns: the model knows its features, as MLflow's signature does
+    frame = pd.DataFrame(train, columns=list(names))
+    started = time.perf_counter()
+    model.fit(frame)
+    fit_seconds = time.perf_counter() - started
+    scores = model.score_samples(frame)
+    threshold = served.threshold_for(scores, settings.threshold_quantile)
+    hold_scores = model.score_samples(pd.DataFrame(hold, columns=list(names)))
+    hold_rate = float(np.mean(hold_scores < threshold))
+    expected = 1 - settings.threshold_quantile
+
+    quantiles = {f"score_q{q:g}": float(np.quantile(scores, q)) for q in SCORE_QUANTILES}
+    metrics = {
+        "fit_seconds": fit_seconds,
+        "rows_train": float(len(train)),
+        "rows_holdout": float(n_hold),
+        "threshold": threshold,
+        "train_anomaly_rate": float(np.mean(scores < threshold)),
+        "holdout_anomaly_rate": hold_rate,
+        "expected_anomaly_rate": expected,
+        **quantiles,
+    }
+    promote_ok, reason = _checks(train, names, scores, hold_rate, expected, settings)
+    return FitResult(model=model, feature_names=names, threshold=threshold,
+                     train_stats=served.training_stats(train, scores), metrics=metrics,
+                     params=hyperparameters(settings), promote_ok=promote_ok, reason=reason,
+                     example=train[-5:].copy())
+
+
+def _checks(train: np.ndarray, names: Sequence[str], scores: np.ndarray, hold_rate: float,
+            expected: float, settings) -> tuple[bool, str]:
+    constant = [n for n, span in zip(names, np.ptp(train, axis=0), strict=True) if span == 0]
+    if constant:
+        return False, f"constant features: {', '.join(constant)}"
+    if np.ptp(scores) == 0:
+        return False, "training scores have no spread"
+    limit = settings.max_holdout_rate_factor * expected
+    if hold_rate > limit:
+        return False, (f"held-out anomaly rate {hold_rate:.4f} above {limit:.4f} "
+                       f"({settings.max_holdout_rate_factor:g} x expected {expected:.4f})")
+    return True, (f"checks passed: held-out anomaly rate {hold_rate:.4f} "
+                  f"(limit {limit:.4f}), no constant feature")
+
+
+def train_on_tape(rows: np.ndarray, settings, meta: dict):
+    """Features, fit and MLflow log for one range of tape: -> (FitResult, VersionInfo).
+
+    Blocking and CPU-bound, self-contained and picklable: the service runs it in a worker
+    process (see `blink.model.retrain`), the CLI in a thread. Raises TooFewRows.
+    """
+    from blink.model import tracking
+
+    X = dataset.feature_matrix(rows, settings)
+    meta = {**meta, "feature_rows": dataset.warm_rows(X)}
+    result = fit(X, settings, meta["feature_names"])
+    return result, tracking.log_to_mlflow(result, settings, meta)
+
+
+async def retrain_once(pool, settings, end_time: datetime, executor=None):
+    """Read the tape range before `end_time`, then `train_on_tape` in `executor`."""
+    rows, meta = await dataset.read_range(pool, settings, end_time)
+    return await asyncio.get_running_loop().run_in_executor(executor, train_on_tape, rows,
+                                                            settings, meta)
+
+
+def main(settings, args=None) -> int:
+    """`python -m blink train`: train once on the stored tape and register the model."""
+    end = getattr(args, "end", None)
+    try:
+        result, info = asyncio.run(_train(settings, end))
+    except TooFewRows as e:
+        print(f"blink train: too few rows to train on {settings.pair} "
+              f"(last {settings.train_hours:g} h of tape): {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - database or MLflow: one clear line, exit 1
+        log.debug("training failed", exc_info=True)
+        print(f"blink train: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    verdict = "promoted to @production" if info.promoted else "NOT promoted"
+    print(f"registered {info.name} v{info.version} (run {info.run_id}): {verdict}: "
+          f"{info.reason}; threshold {result.threshold:.5f}, "
+          f"{int(result.metrics['rows_train'])} training rows")
+    return 0
+
+
+async def _train(settings, end: datetime | None):
+    embedded, dsn = None, settings.pg_dsn
+    if not dsn:
+        embedded, dsn = await db.start_embedded(settings.data_dir)
+    try:
+        pool = await db.create_pool(dsn, settings.schema)
+        try:
+            end = end or await dataset.newest_trade_time(pool, settings.pair)
+            if end is None:
+                raise TooFewRows(f"no {settings.pair} trades in schema {settings.schema}")
+            log.info("training on %s trades up to %s", settings.pair, end.isoformat())
+            return await retrain_once(pool, settings, end)
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await asyncio.get_running_loop().run_in_executor(None, embedded.stop)
