@@ -1,0 +1,163 @@
+"""The HTTP API: /score (GET, POST), /demo/data, /api/anomalies, /openapi.json.
+
+Handlers read in-memory state (GET /score) or run one short parameterised query; scoring a
+POSTed body is the compiled forest only. Errors are JSON (see security.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+
+from aiohttp import web
+
+from blink import keys
+from blink.web import queries, scoring
+from blink.web.security import JsonError
+
+routes = web.RouteTableDef()
+
+FEED_STALE_SECONDS = 120.0  # no update for this long (wall time) while the feed ran: feed down
+SOURCE_LABEL = {"coinbase": "Live", "replay": "Replay", "synthetic": "Synthetic"}
+
+
+@routes.get("/score")
+async def score_get(request: web.Request) -> web.Response:
+    return web.json_response(request.app[keys.LATEST].score_payload())
+
+
+@routes.post("/score")
+async def score_post(request: web.Request) -> web.Response:
+    return await scoring.handle_post(request)
+
+
+def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise JsonError(400, f"'{name}' must be an integer", field=name) from None
+    if not lo <= value <= hi:
+        raise JsonError(400, f"'{name}' must be between {lo} and {hi}", field=name)
+    return value
+
+
+def time_param(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace(" ", "+"))
+    except ValueError:
+        raise JsonError(400, f"'{name}' must be an ISO 8601 time", field=name) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def event_json(r) -> dict:
+    return {"id": r["id"], "start_time": _iso(r["start_time"]), "end_time": _iso(r["end_time"]),
+            "peak_time": _iso(r["peak_time"]), "peak_score": r["peak_score"],
+            "threshold": r["threshold"], "model_version": r["model_version"],
+            "explanation": json.loads(r["explanation"]) if r["explanation"] else [],
+            "points": r["points"]}
+
+
+def feed_status(app: web.Application) -> dict:
+    """The dashboard pill and readouts, from memory only."""
+    latest, now = app[keys.LATEST], time.time()
+    feed = app[keys.HEALTH].components.get(latest.source)  # the source reports as its name
+    age = now - latest.updated_wall if latest.updated_wall else None
+    stale = latest.source == "coinbase" and age is not None and age > FEED_STALE_SECONDS
+    if (feed is not None and feed.ok is False) or stale:  # (a replay may simply have ended)
+        state = "feed_down"
+    elif latest.not_ready or latest.score_raw is None:
+        state = "warming_up"
+    else:
+        state = "anomaly" if latest.anomaly else "normal"
+    lag = now - latest.as_of.timestamp() if latest.as_of and latest.source == "coinbase" else None
+    return {"state": state, "reason": latest.not_ready, "source": latest.source,
+            "source_label": SOURCE_LABEL.get(latest.source, latest.source),
+            "feed_lag_seconds": lag, "updated_age_seconds": age,
+            "feed_error": feed.last_error if feed is not None and feed.ok is False else None,
+            "as_of": _iso(latest.as_of), "price": latest.price, "score_raw": latest.score_raw}
+
+
+def model_info(app: web.Application) -> dict:
+    latest, model = app[keys.LATEST], scoring.current_model(app)
+    if model is None:
+        return {"label": latest.model, "version": None, "trained_at": latest.model_trained_at,
+                "threshold": latest.threshold}
+    trained = getattr(model, "trained_at", None)
+    return {"label": model.label, "version": model.version,
+            "trained_at": trained.isoformat() if isinstance(trained, datetime) else trained,
+            "threshold": model.threshold}
+
+
+@routes.get("/demo/data")
+async def demo_data(request: web.Request) -> web.Response:
+    app = request.app
+    settings, latest = app[keys.SETTINGS], app[keys.LATEST]
+    minutes = int_param(request, "minutes", 60, 1, 1440)
+    async with app[keys.POOL].acquire() as conn:
+        end, width, rows = await queries.series(conn, settings.pair, minutes,
+                                                settings.feature_cadence_seconds)
+        start = end - timedelta(minutes=minutes) if end else None
+        events = await queries.events_in_range(conn, settings.pair, start, end) if end else []
+    model = model_info(app)
+    labels = [lb for lb in latest.labels if start and _overlaps(lb, start, end)]
+    body = {
+        "minutes": minutes, "product_id": settings.pair, "source": latest.source,
+        "start": _iso(start), "end": _iso(end),
+        "bin_seconds": width,
+        "times": [_iso(r["time"]) for r in rows],
+        "prices": [r["price"] for r in rows],
+        "score_raw": [r["score_raw"] for r in rows],
+        "anomaly": [bool(r["anomaly"]) for r in rows],
+        # seed contract: a label per point, -1 anomalous, 1 normal, null before a model
+        "score": [None if r["score_raw"] is None else (-1 if r["anomaly"] else 1) for r in rows],
+        "threshold": model["threshold"] if model["threshold"] is not None else latest.threshold,
+        "events": [event_json(r) for r in events],
+        "labels": labels,
+        "status": feed_status(app),
+        "model": model,
+        "trade_rate": latest.trade_rate,
+    }
+    return web.json_response(body, dumps=_dumps)
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, default=str)  # labels may carry datetimes
+
+
+def _overlaps(label: dict, start: datetime, end: datetime) -> bool:
+    try:
+        a = datetime.fromisoformat(str(label.get("start")))
+        b = datetime.fromisoformat(str(label.get("end", label.get("start"))))
+    except ValueError:
+        return False
+    return a <= end and b >= start
+
+
+@routes.get("/api/anomalies")
+async def anomalies(request: web.Request) -> web.Response:
+    app = request.app
+    limit = int_param(request, "limit", 50, 1, 500)
+    since, before = time_param(request, "since"), time_param(request, "before")
+    async with app[keys.POOL].acquire() as conn:
+        rows = await queries.events_page(conn, app[keys.SETTINGS].pair, since, before, limit)
+    items = [event_json(r) for r in rows]
+    following = items[-1]["start_time"] if len(items) == limit else None
+    return web.json_response({"anomalies": items, "next_before": following, "limit": limit})
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    text = resources.files("blink.web").joinpath("openapi.json").read_text()
+    return web.Response(text=text, content_type="application/json")

@@ -1,0 +1,67 @@
+"""GET /demo: the dashboard page (Jinja2, autoescaped), its static files, and plotly.js.
+
+plotly.js is served from the installed `plotly` Python package, so the page works offline and
+nothing is fetched from a CDN. The page holds no inline script (the CSP forbids it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from blink import __version__, keys
+
+routes = web.RouteTableDef()
+
+ROOT = Path(__file__).resolve().parents[2]  # the project: templates/ and static/ at its top
+STATIC_DIR = ROOT / "static"
+TEMPLATES_DIR = ROOT / "templates"
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+                              autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+@cache
+def plotly_js() -> Path:
+    """plotly.min.js inside the installed plotly package (located without importing it)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the plotly package is not installed")
+    return Path(spec.submodule_search_locations[0]) / "package_data" / "plotly.min.js"
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/demo")
+
+
+@routes.get("/demo")
+async def demo(request: web.Request) -> web.Response:
+    app = request.app
+    settings, latest = app[keys.SETTINGS], app[keys.LATEST]
+    html = app[keys.TEMPLATES].get_template("demo.html").render(
+        pair=settings.pair, source=latest.source, version=__version__,
+        auth=bool(settings.api_token))
+    return web.Response(text=html, content_type="text/html",
+                        headers={"Cache-Control": "no-cache"})
+
+
+@routes.get(r"/static/{name:[A-Za-z0-9_-]+\.(?:js|css)}")
+async def static(request: web.Request) -> web.FileResponse:
+    """The dashboard's own files (a flat directory; a missing one is a JSON 404)."""
+    path = STATIC_DIR / request.match_info["name"]
+    if not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=300"})
+
+
+@routes.get("/static/vendor/plotly.min.js")
+async def plotly(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(plotly_js(), headers={"Cache-Control": "public, max-age=86400",
+                                                  "Content-Type": "text/javascript"})

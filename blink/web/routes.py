@@ -1,0 +1,21 @@
+"""`setup_web(app)`: the API, metrics, stream and dashboard routes, middlewares and hooks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from blink import keys
+from blink.web import api, dashboard, metrics, security, stream
+
+
+def setup_web(app: web.Application) -> None:
+    app[keys.TEMPLATES] = dashboard.environment()
+    app[keys.SHUTDOWN] = asyncio.Event()
+    # errors first (outermost): the auth middleware's 401 becomes JSON and is counted too
+    app.middlewares.extend([security.errors_middleware, security.auth_middleware])
+    app.on_response_prepare.append(security.security_headers)
+    app.on_shutdown.append(stream.on_shutdown)
+    for table in (api.routes, metrics.routes, stream.routes, dashboard.routes):
+        app.add_routes(table)

@@ -1,0 +1,119 @@
+"""POST /score bodies: parse, validate (naming the field and the row), score.
+
+Accepted: `{"features": {name: number, ...}}` (one row) or `{"instances": [{...}, ...]}` with
+at most `max_score_rows` rows. Every row must carry exactly the model's feature names, each a
+finite number. Rows are scored together with the served model's compiled forest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+from aiohttp import web
+
+from blink import keys
+from blink.web.security import JsonError
+
+
+def current_model(app: web.Application):
+    """The ServedModel scoring the stream (the detector's), else the registry slot's, or None."""
+    model = getattr(app.get(keys.DETECTOR), "model", None)
+    if model is None:
+        model = getattr(app.get(keys.MODEL), "served", None)
+    return model
+
+
+def parse_rows(raw: bytes, names: list[str], max_rows: int) -> tuple[np.ndarray, bool]:
+    """(X in the model's column order, single) or JsonError(400/413)."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise JsonError(400, f"invalid JSON: {e}") from None
+    if not isinstance(body, dict) or ("features" in body) == ("instances" in body):
+        raise JsonError(400, "body must be an object with exactly one of 'features' or "
+                             "'instances'")
+    single = "features" in body
+    rows = [body["features"]] if single else body["instances"]
+    if not isinstance(rows, list) or not rows:
+        raise JsonError(400, "'instances' must be a non-empty array of objects",
+                        field="instances")
+    if len(rows) > max_rows:
+        raise JsonError(413, f"too many rows: {len(rows)} > {max_rows}", field="instances",
+                        max_rows=max_rows)
+    X = np.empty((len(rows), len(names)), dtype=np.float64)
+    expected = set(names)
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise JsonError(400, "row must be an object of feature values",
+                            field="features" if single else "instances", row=i)
+        for key in row:
+            if key not in expected:
+                raise JsonError(400, "unknown feature", field=key, row=i, expected=names)
+        for j, name in enumerate(names):
+            if name not in row:
+                raise JsonError(400, "missing feature", field=name, row=i)
+            value = row[name]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise JsonError(400, "not a number", field=name, row=i)
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
+            if not math.isfinite(value):
+                raise JsonError(400, "not a finite number", field=name, row=i)
+            X[i, j] = value
+    return X, single
+
+
+def score(app: web.Application, model, X: np.ndarray) -> np.ndarray:
+    """score_raw per row with the compiled forest; only this call is timed.
+
+    Through the detector when it serves this very model (it counts the API predictions);
+    otherwise (api-only role, or a swap in between) with the model, counted here.
+    """
+    detector, metrics = app.get(keys.DETECTOR), app[keys.METRICS]
+    via_detector = detector is not None and getattr(detector, "model", None) is model
+    t0 = time.perf_counter()
+    scores = detector.score_rows(X) if via_detector else model.score(X)
+    metrics.predict_latency.observe(time.perf_counter() - t0)
+    if not via_detector:
+        metrics.predictions.labels(path="api").inc(len(X))
+    return np.asarray(scores, dtype=np.float64)
+
+
+def results(model, X: np.ndarray, scores: np.ndarray) -> list[dict]:
+    """score_raw is higher = more normal: a row is anomalous below the threshold."""
+    out = []
+    for x, s in zip(X, scores, strict=True):
+        anomalous = bool(model.is_anomaly(float(s)))
+        item = {"score_raw": float(s), "anomaly": anomalous}
+        if anomalous:
+            item["explanation"] = model.explain(x)
+        out.append(item)
+    return out
+
+
+async def handle_post(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[keys.SETTINGS]
+    if (request.content_length or 0) > settings.max_body_bytes:
+        raise JsonError(413, "body too large", max_bytes=settings.max_body_bytes)
+    raw = await request.read()  # raises 413 past client_max_size
+    if len(raw) > settings.max_body_bytes:
+        raise JsonError(413, "body too large", max_bytes=settings.max_body_bytes)
+    model = current_model(app)
+    if model is None:
+        component = app[keys.HEALTH].components.get("model")
+        detail = component.last_error if component and component.last_error else None
+        raise JsonError(503, "no model", reason="no_model", detail=detail)
+    names = list(model.feature_names)
+    X, single = parse_rows(raw, names, settings.max_score_rows)
+    scores = score(app, model, X)
+    rows = results(model, X, scores)
+    head = {"model": model.label, "version": model.version, "threshold": model.threshold}
+    if single:
+        return web.json_response({**head, **rows[0]})
+    return web.json_response({**head, "results": rows})

@@ -1,0 +1,211 @@
+/* Blink dashboard: status pill, readouts, range selector, token handling and the data flow.
+ * Live over Server-Sent Events (a push schedules a throttled refresh of /demo/data and
+ * /api/anomalies); falls back to polling when the stream breaks, and says so. The chart is
+ * chart.js, the table table.js, formatting format.js. No inline script anywhere (strict CSP);
+ * all text goes in with textContent. */
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "blink.token";
+  const RANGE_KEY = "blink.minutes";
+  const STATE_TEXT = {warming_up: "Warming up", normal: "Normal", anomaly: "Anomaly",
+                      feed_down: "Feed down"};
+  const SOURCE_TEXT = {coinbase: "Live", replay: "Replay", synthetic: "Synthetic"};
+  const MIN_GAP_MS = {5: 1000, 60: 3000, 1440: 15000};  // refresh throttle per range
+  const POLL_MS = 5000;
+  const SAFETY_MS = 15000;  // refresh even without pushes (notices a silent feed)
+
+  const {fmtPrice, fmtNum, fmtTime, fmtDateTime, fmtAge, ago} = window.blinkFormat;
+  const $ = (id) => document.getElementById(id);
+  const chart = $("chart");
+  let token = initToken();
+  let minutes = Number(localStorage.getItem(RANGE_KEY)) || 60;
+  let lastRefresh = 0, refreshTimer = null, inFlight = false, pollTimer = null;
+  let source = null, failures = 0;
+
+  function initToken() {
+    const hash = new URLSearchParams(location.hash.slice(1));
+    const query = new URLSearchParams(location.search);
+    const t = hash.get("token") || query.get("token");
+    if (t) {
+      sessionStorage.setItem(TOKEN_KEY, t);
+      query.delete("token");
+      const q = query.toString();
+      history.replaceState(null, "", location.pathname + (q ? "?" + q : ""));
+    }
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  }
+
+  async function getJSON(url) {
+    const headers = token ? {Authorization: "Bearer " + token} : {};
+    const r = await fetch(url, {headers, cache: "no-store"});
+    if (r.status === 401) {
+      showBanner("This Blink needs an API token.", true);
+      throw new Error("unauthorized");
+    }
+    if (!r.ok) throw new Error(url + ": HTTP " + r.status);
+    return r.json();
+  }
+
+  function showBanner(text, askToken) {
+    $("banner").hidden = !text;
+    $("banner-text").textContent = text || "";
+    $("token-form").hidden = !askToken;
+  }
+
+  // ------------------------------------------------------------------ rendering
+  function setStatus(status) {
+    const pill = $("pill");
+    pill.dataset.state = status.state;
+    pill.textContent = STATE_TEXT[status.state] || status.state;
+    pill.title = status.feed_error || status.reason || "Detector state";
+    const badge = $("source");
+    badge.dataset.source = status.source;
+    badge.textContent = status.source_label || SOURCE_TEXT[status.source] || status.source;
+    source = status.source;
+  }
+
+  function setReadouts(d) {
+    const s = d.status, m = d.model || {};
+    $("r-price").textContent = fmtPrice(s.price);
+    const score = $("r-score");
+    score.textContent = fmtNum(s.score_raw);
+    score.className = s.state === "anomaly" ? "hot" : "";
+    $("r-threshold").textContent = fmtNum(d.threshold);
+    $("r-rate").textContent = fmtNum(d.trade_rate, 1);
+    if (s.source === "coinbase") {
+      $("r-lag-label").textContent = "Feed lag";
+      $("r-lag").textContent = fmtAge(s.feed_lag_seconds);
+    } else {
+      $("r-lag-label").textContent = "Updated";
+      $("r-lag").textContent = s.updated_age_seconds == null ? "—"
+        : fmtAge(s.updated_age_seconds) + " ago";
+    }
+    const model = $("r-model");
+    model.textContent = m.label || "no model yet";
+    model.title = m.trained_at ? "trained " + fmtDateTime(m.trained_at) + " UTC" : "";
+    if (m.trained_at) {
+      const small = document.createElement("small");
+      small.textContent = " trained " + ago(m.trained_at);
+      model.append(small);
+    }
+    const asof = $("r-asof");
+    asof.textContent = fmtTime(s.as_of);
+    asof.title = s.as_of ? fmtDateTime(s.as_of) + " UTC" : "";
+    if (s.as_of) {
+      const small = document.createElement("small");
+      small.textContent = " " + s.as_of.slice(0, 10);
+      asof.append(small);
+    }
+  }
+
+  function onTick(raw) {  // the readouts move with every push; the chart at the throttle
+    let t;
+    try { t = JSON.parse(raw); } catch { return; }
+    if (t.price != null) $("r-price").textContent = fmtPrice(t.price);
+    if (t.trade_rate != null) $("r-rate").textContent = fmtNum(t.trade_rate, 1);
+    const score = $("r-score");
+    score.textContent = fmtNum(t.score_raw);
+    score.className = t.anomaly ? "hot" : "";
+    if (source) {
+      setStatus({state: t.not_ready ? "warming_up" : (t.anomaly ? "anomaly" : "normal"),
+                 source, reason: t.not_ready});
+    }
+  }
+
+  // ------------------------------------------------------------------ data flow
+  async function refresh() {
+    if (inFlight) { scheduleRefresh(); return; }
+    inFlight = true;
+    lastRefresh = Date.now();
+    try {
+      const [d, a] = await Promise.all([getJSON("/demo/data?minutes=" + minutes),
+                                        getJSON("/api/anomalies?limit=20")]);
+      setStatus(d.status);
+      setReadouts(d);
+      window.blinkChart.draw(chart, d, minutes);
+      window.blinkTable.draw($("anomalies"), $("anomaly-count"), a.anomalies);
+      if ($("token-form").hidden) showBanner("");
+    } catch (err) {
+      if (err.message !== "unauthorized") showBanner("Cannot load data: " + err.message);
+    } finally {
+      inFlight = false;
+    }
+  }
+
+  function scheduleRefresh(urgent) {
+    if (refreshTimer) return;
+    const gap = urgent ? 0 : Math.max(0, (MIN_GAP_MS[minutes] || 3000) - (Date.now() - lastRefresh));
+    refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, gap);
+  }
+
+  function setMode(mode, text) {
+    const conn = $("conn");
+    conn.dataset.mode = mode;
+    conn.textContent = text;
+  }
+
+  function startPolling() {
+    if (pollTimer) return;
+    setMode("polling", "Polling every " + POLL_MS / 1000 + " s (stream down)");
+    pollTimer = setInterval(refresh, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (pollTimer) clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  function connect() {
+    const url = "/api/stream" + (token ? "?token=" + encodeURIComponent(token) : "");
+    const es = new EventSource(url);
+    es.addEventListener("hello", () => {
+      failures = 0;
+      stopPolling();
+      setMode("live", "Live (push)");
+      scheduleRefresh(true);
+    });
+    es.addEventListener("tick", (ev) => { onTick(ev.data); scheduleRefresh(false); });
+    for (const kind of ["anomaly_start", "anomaly_end", "lag"]) {
+      es.addEventListener(kind, () => scheduleRefresh(true));
+    }
+    es.onerror = () => {
+      failures += 1;
+      if (es.readyState === EventSource.CLOSED || failures >= 2) {
+        es.close();
+        startPolling();
+        setTimeout(connect, 30000);  // keep trying to get the push channel back
+      } else {
+        setMode("connecting", "Reconnecting…");
+      }
+    };
+  }
+
+  function selectRange(m) {
+    minutes = m;
+    localStorage.setItem(RANGE_KEY, String(m));
+    for (const b of document.querySelectorAll(".ranges button")) {
+      b.setAttribute("aria-pressed", String(Number(b.dataset.minutes) === m));
+    }
+    scheduleRefresh(true);
+  }
+
+  function start() {
+    for (const b of document.querySelectorAll(".ranges button")) {
+      b.addEventListener("click", () => selectRange(Number(b.dataset.minutes)));
+    }
+    $("token-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      token = $("token-input").value.trim();
+      sessionStorage.setItem(TOKEN_KEY, token);
+      showBanner("");
+      location.reload();
+    });
+    selectRange([5, 60, 1440].includes(minutes) ? minutes : 60);
+    setInterval(() => { if (Date.now() - lastRefresh > SAFETY_MS) refresh(); }, SAFETY_MS / 3);
+    connect();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
