@@ -1,0 +1,206 @@
+"""The Coinbase Exchange websocket source: `matches` + `heartbeat` for one product.
+
+The read loop only parses frames and hands trades to the tape (sync, O(1)); everything slow
+(REST backfill, database writes) runs in other tasks. A watchdog reconnects when no frame
+(heartbeats included) arrives for `watchdog_seconds`. Every disconnect, clean closes included,
+leads to a reconnect after a full-jitter backoff (`reconnect_base_seconds` doubling up to
+`reconnect_cap_seconds`, reset once a connection stayed up for `stable_seconds`), counted in
+`blink_feed_reconnects_total{reason}`. The tape finds the gaps (an id jump, a heartbeat ahead,
+the `last_match` after a reconnect); the backfill task started here fills them over REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+import aiohttp
+
+from blink.config import Settings
+from blink.feeds.backfill import Backfill
+from blink.health import Health
+from blink.logs import RateLimited
+from blink.metrics import Metrics
+from blink.store.gaps import GapStore
+from blink.tape import Tape
+from blink.tasks import backoff_delays
+from blink.trade import TradeError, from_coinbase
+
+log = logging.getLogger(__name__)
+_limited = RateLimited(log)
+_CLOSING = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
+
+
+class CoinbaseSource:
+    name = "coinbase"
+
+    def __init__(self, settings: Settings, metrics: Metrics, health: Health,
+                 session: aiohttp.ClientSession, gaps: GapStore | None = None, *,
+                 stable_seconds: float = 60.0) -> None:
+        self.settings, self.metrics, self.session, self.gaps = settings, metrics, session, gaps
+        self.health, self.component = health, health["coinbase"]
+        self.url, self.product = settings.coinbase_ws_url, settings.pair
+        self.stable_seconds = stable_seconds
+        self.subscribe = json.dumps({"type": "subscribe", "product_ids": [self.product],
+                                     "channels": ["matches", "heartbeat"]})
+        self.reconnects = 0
+        self._last_mono = 0.0  # time.monotonic() of the last frame
+        self._stalled = False
+        self._bad = metrics.feed_bad_messages
+        self._error_reason: str | None = None
+
+    async def run(self, tape: Tape) -> None:
+        """Connect, read, reconnect, until cancelled; a backfill task fills the holes."""
+        backfill = Backfill(tape, self.session, self.settings, self.metrics,
+                            self.health["backfill"], self.gaps)
+        task = asyncio.create_task(backfill.run(), name="coinbase-backfill")
+        try:
+            await self._connect_loop(tape)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _connect_loop(self, tape: Tape) -> None:
+        s = self.settings
+        delays = backoff_delays(s.reconnect_base_seconds, s.reconnect_cap_seconds)
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            reason, connected_for = await self._session(tape)
+            self.reconnects += 1
+            self.metrics.feed_reconnects.labels(reason).inc()
+            self.component.detail.update(connected=False, reconnects=self.reconnects,
+                                         last_disconnect=reason)
+            if connected_for >= self.stable_seconds:
+                delays = backoff_delays(s.reconnect_base_seconds, s.reconnect_cap_seconds)
+            wait = next(delays)
+            _limited.warning(reason, "coinbase feed disconnected (%s) after %.1fs; reconnecting"
+                             " in %.2fs", reason, loop.time() - started, wait)
+            await asyncio.sleep(wait)
+
+    async def _session(self, tape: Tape) -> tuple[str, float]:
+        """One connection: (why it ended, how long it was up)."""
+        loop = asyncio.get_running_loop()
+        self._error_reason = None
+        try:
+            async with self.session.ws_connect(
+                    self.url, compress=15, autoping=True, heartbeat=None, max_msg_size=0,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=2.0)) as ws:
+                connected = loop.time()
+                await ws.send_str(self.subscribe)
+                self.component.success(connected=True, url=self.url)
+                reason = await self._read(ws, tape)
+                return reason, loop.time() - connected
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            self.component.failure(e, connected=False, url=self.url)
+            return "connect_error", 0.0
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, tape: Tape) -> str:
+        self._stalled = False
+        self._last_mono = time.monotonic()
+        watchdog = asyncio.create_task(self._watchdog(ws), name="coinbase-watchdog")
+        try:
+            while True:
+                msg = await ws.receive()  # no per-frame timer: the watchdog task checks
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    self._last_mono = time.monotonic()
+                    self.frame(msg.data, tape)
+                elif self._stalled:
+                    return "stall"
+                elif msg.type in _CLOSING:
+                    return self._close_reason(ws.close_code, msg.extra)
+                elif msg.type is aiohttp.WSMsgType.ERROR:
+                    return "abnormal_close"
+                else:
+                    self._bad_frame("binary", "non-text frame skipped")
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
+    async def _watchdog(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Close the connection when no frame (heartbeats included) came for too long."""
+        limit = self.settings.watchdog_seconds
+        while True:
+            await asyncio.sleep(min(1.0, limit / 5))
+            silent = time.monotonic() - self._last_mono
+            if silent > limit:
+                log.warning("no frame from %s for %.1fs: treating the connection as dead",
+                            self.url, silent)
+                self._stalled = True
+                await ws.close()  # wakes the reader (CLOSING), then waits ws_close at most
+                return
+
+    def frame(self, data: str, tape: Tape) -> None:
+        """Parse one text frame and hand its content to the tape (sync, never raises)."""
+        try:
+            m = json.loads(data)
+        except ValueError:
+            return self._bad_frame("json", "frame is not JSON: %.80r", data)
+        if not isinstance(m, dict):
+            return self._bad_frame("shape", "frame is not a JSON object: %.80r", data)
+        kind = m.get("type")
+        if kind == "match" or kind == "last_match":
+            try:
+                trade = from_coinbase(m)
+            except TradeError as e:
+                return self._bad_frame("match", "bad %s skipped: %s", kind, e)
+            if trade.product_id == self.product:
+                tape.add(trade, "ws" if kind == "match" else "last_match")
+        elif kind == "heartbeat":
+            last = m.get("last_trade_id")
+            if not isinstance(last, int) or isinstance(last, bool):
+                return self._bad_frame("heartbeat", "heartbeat without an integer last_trade_id")
+            if m.get("product_id") == self.product:
+                tape.heartbeat(last)
+                self._heartbeat(tape)
+        elif kind == "error":
+            self._error(m)
+        elif kind == "subscriptions":
+            log.info("subscribed to %s", m.get("channels"))
+
+    def _heartbeat(self, tape: Tape) -> None:
+        now = time.time()
+        if tape.newest is not None:
+            self.metrics.feed_lag.set(now - tape.newest.ts)
+        last_frame = now - (time.monotonic() - self._last_mono)
+        self.component.detail.update(connected=True, last_frame=_iso(last_frame),
+                                     reconnects=self.reconnects,
+                                     contiguous_id=tape.contiguous_id)
+        self.component.last_success = now
+
+    def _error(self, m: dict) -> None:
+        message, reason = str(m.get("message", "")), str(m.get("reason", ""))
+        if "slowconsume" in f"{message} {reason}".lower():
+            self._error_reason = "ErrSlowConsume"
+            log.warning("coinbase says we read too slowly: %s %s", message, reason)
+        elif message == "Failed to subscribe":
+            self.component.failure(f"{message}: {reason}", url=self.url)
+        else:
+            _limited.warning(f"error:{message}", "coinbase error: %s (%s)", message, reason)
+
+    def _close_reason(self, code: int | None, extra: object) -> str:
+        text = str(extra or "")
+        if "deprecated hostname" in text.lower():
+            log.error("Coinbase closed %s with 'deprecated hostname': the URL is dead; set "
+                      "BLINK_COINBASE_WS_URL=wss://ws-feed.exchange.coinbase.com", self.url)
+            return "deprecated_hostname"
+        if self._error_reason:
+            return self._error_reason
+        if code == 1000:
+            return "clean_close"
+        if code in (None, 1006):
+            return "abnormal_close"
+        return f"close_{code}"
+
+    def _bad_frame(self, kind: str, msg: str, *args) -> None:
+        self._bad.labels(kind).inc()
+        _limited.warning(kind, msg, *args)
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"

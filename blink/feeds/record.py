@@ -1,0 +1,79 @@
+"""`python -m blink record OUT.csv [--duration SECONDS]`: record the live feed for replay.
+
+Uses the same websocket client, tape and REST backfill as the service (no database): rows are
+written in trade-id order, gaps refilled, in Blink's tick format:
+`product_id,trade_id,time,price,size,side` with the time as ISO-8601 UTC with microseconds and
+`Z`, and price and size as the exact decimal strings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from blink import keys, resources
+from blink.config import Settings
+from blink.feeds.coinbase import CoinbaseSource
+from blink.health import Health
+from blink.metrics import Metrics
+from blink.tape import Tape
+from blink.trade import Trade
+
+log = logging.getLogger(__name__)
+HEADER = ("product_id", "trade_id", "time", "price", "size", "side")
+
+
+def tick_row(t: Trade) -> tuple[str, ...]:
+    """One trade in Blink's tick format (exact decimals, never scientific notation)."""
+    return (t.product_id, str(t.trade_id), t.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            format(t.price, "f"), format(t.size, "f"), t.side)
+
+
+async def record(settings: Settings, out: Path, duration: float | None = None) -> int:
+    """Record until `duration` seconds passed or cancelled; returns the rows written."""
+    app = web.Application()
+    http = resources.http_ctx(app)  # the app's client session (with its User-Agent)
+    await anext(http)
+    metrics, count = Metrics(), 0
+    tape = Tape(settings.pair, metrics, "coinbase", grace=settings.heartbeat_grace_seconds,
+                hold_seconds=max(60.0, settings.hold_seconds))
+    source = CoinbaseSource(settings, metrics, Health(), app[keys.HTTP])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    f = await asyncio.to_thread(open, out, "w", newline="", encoding="utf-8")
+    with f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(HEADER)
+
+        def write(trade: Trade) -> None:
+            nonlocal count
+            writer.writerow(tick_row(trade))
+            count += 1
+
+        tape.subscribe_ordered(write)
+        task = asyncio.create_task(source.run(tape), name="record-coinbase")
+        loop = asyncio.get_running_loop()
+        end = None if duration is None else loop.time() + duration
+        try:
+            while end is None or loop.time() < end:
+                await asyncio.sleep(1.0 if end is None else min(1.0, max(0, end - loop.time())))
+                await asyncio.to_thread(f.flush)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            tape.release_all()
+            f.flush()
+            await anext(http, None)
+            log.info("recorded %d trades to %s", count, out)
+    return count
+
+
+def main(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(record(settings, Path(args.out), args.duration))
+    return 0

@@ -1,0 +1,80 @@
+"""The ingest pipeline's cleanup context: source -> tape -> writer (+ detector, if present).
+
+On start: resume from the highest stored trade id (live tape only), re-detect holes left in the
+stored tape within the backfill horizon, build the `Tape` and the `Writer`, subscribe the writer
+(every new trade, arrival order) and the detector (`keys.DETECTOR`, set by a context that runs
+before this one; trade-id order), then run the configured source as a supervised task. The
+Coinbase source's first `last_match` reveals the downtime, which its backfill fills from REST.
+On cleanup: cancel the source, then `writer.close()` writes or spills everything in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from blink import keys
+from blink.config import Settings
+from blink.store import gaps
+from blink.store.writer import Writer
+from blink.tape import Tape
+from blink.tasks import supervise
+
+log = logging.getLogger(__name__)
+
+
+def make_live_source(app: web.Application):
+    """The source named by the settings (Coinbase here; replay/synthetic from feeds.sources)."""
+    settings: Settings = app[keys.SETTINGS]
+    if settings.source != "coinbase":
+        from blink.feeds.sources import make_source
+
+        return make_source(settings)
+    from blink.feeds.coinbase import CoinbaseSource
+
+    return CoinbaseSource(settings, app[keys.METRICS], app[keys.HEALTH], app[keys.HTTP],
+                          gaps.GapStore(app[keys.POOL], settings.pair))
+
+
+async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings: Settings = app[keys.SETTINGS]
+    pool, metrics, health = app[keys.POOL], app[keys.METRICS], app[keys.HEALTH]
+    resume, holes = None, []
+    if settings.source == "coinbase":  # replayed/synthetic tapes start afresh every run
+        resume = await gaps.resume_id(pool, settings.pair)
+        since = datetime.now(UTC) - timedelta(hours=settings.backfill_horizon_hours)
+        holes = await gaps.stored_holes(pool, settings.pair, since)
+        await gaps.GapStore(pool, settings.pair).close_interrupted()
+        log.info("resuming %s after trade id %s (%d holes to refill)", settings.pair, resume,
+                 len(holes))
+    source = make_live_source(app)
+    live = settings.source == "coinbase"  # only the live feed can refill holes: hold for it
+    tape = Tape(settings.pair, metrics, source.name, resume_id=resume, holes=holes,
+                grace=settings.heartbeat_grace_seconds,
+                hold_seconds=settings.hold_seconds if live else 0.0)
+    writer = Writer(pool, settings, metrics, health["writer"])
+    tape.subscribe(writer.submit)
+    detector = app.get(keys.DETECTOR)
+    if detector is not None:
+        tape.subscribe_ordered(detector.on_trade)
+    app[keys.TAPE], app[keys.WRITER] = tape, writer
+    app[keys.LATEST].source = source.name
+    writer_task = asyncio.create_task(writer.run(), name="writer")
+    source_task = asyncio.create_task(
+        supervise(lambda: source.run(tape), health[source.name],
+                  settings.reconnect_base_seconds, settings.reconnect_cap_seconds),
+        name=f"source-{source.name}")
+    yield
+    source_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await source_task
+    tape.release_all()
+    await writer.close()
+    writer_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer_task

@@ -1,0 +1,144 @@
+"""A Blink ingest app (executor, database, HTTP client, ingest pipeline) against the fake
+exchange, which the tests can stop and start again, and compare with the generated tape."""
+
+from __future__ import annotations
+
+import contextlib
+
+import asyncpg
+from aiohttp import web
+
+from blink import keys, resources
+from blink.health import Health
+from blink.ingest import ingest_ctx
+from blink.metrics import Metrics
+from blink.state import Latest
+from blink.store import db
+from tests.fakes import rest_url, wait_until, ws_url
+from tests.fakes.coinbase import FakeCoinbase
+
+
+def blink_app(settings) -> web.Application:
+    """The ingest part of Blink's app: executor, database, HTTP client, ingest pipeline."""
+    app = web.Application()
+    app[keys.SETTINGS], app[keys.HEALTH], app[keys.METRICS] = settings, Health(), Metrics()
+    app[keys.LATEST] = Latest(product_id=settings.pair, source=settings.source)
+    app.cleanup_ctx.extend([resources.executor_ctx, resources.database_ctx, resources.http_ctx,
+                            ingest_ctx])
+    return app
+
+
+class Rig:
+    """A fake exchange plus a Blink ingest app that can be stopped and started again."""
+
+    def __init__(self, fake, server, make_settings, pg_dsn, **overrides) -> None:
+        self.fake, self.pg_dsn = fake, pg_dsn
+        self.settings = make_settings(
+            pg_dsn=pg_dsn, coinbase_ws_url=ws_url(server), coinbase_rest_url=rest_url(server),
+            watchdog_seconds=0.5, heartbeat_grace_seconds=0.3, reconnect_base_seconds=0.05,
+            reconnect_cap_seconds=0.2, rest_rate=200, hold_seconds=2, **overrides)
+        self.runner: web.AppRunner | None = None
+        self.first_id: int | None = None
+
+    async def start(self) -> web.Application:
+        self.runner = web.AppRunner(blink_app(self.settings))
+        await self.runner.setup()
+        if self.first_id is None:
+            self.first_id = self.fake.trades[-1].trade_id  # the last_match it will get
+        await wait_until(lambda: self.tape.newest is not None, "the feed delivered a trade")
+        return self.app
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        self.runner = None
+
+    @property
+    def app(self) -> web.Application:
+        return self.runner.app
+
+    @property
+    def tape(self):
+        return self.app[keys.TAPE]
+
+    def metric(self, name: str, **labels) -> float:
+        return self.app[keys.METRICS].registry.get_sample_value(name, labels) or 0
+
+    def expected(self) -> list[tuple]:
+        return [(t.trade_id, t.time, t.price, t.size, t.side) for t in self.fake.trades
+                if t.trade_id >= self.first_id]
+
+    async def stored(self) -> list[tuple]:
+        conn = await asyncpg.connect(self.pg_dsn)
+        try:
+            rows = await conn.fetch("SELECT trade_id, time, price, size, side FROM trades"
+                                    " WHERE product_id = 'BTC-USD' ORDER BY trade_id")
+        finally:
+            await conn.close()
+        return [tuple(r) for r in rows]
+
+    async def seed(self, trades) -> None:
+        """Store trades directly (a tape left by an earlier run)."""
+        pool = await db.create_pool(self.pg_dsn)
+        try:
+            await pool.executemany(
+                "INSERT INTO trades (product_id, trade_id, time, price, size, side)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                [(t.product_id, t.trade_id, t.time, t.price, t.size, t.side) for t in trades])
+        finally:
+            await pool.close()
+
+    async def assert_complete(self, trades=None) -> None:
+        """Wait until the stored tape equals the generated tape (or `trades`); fail showing
+        the difference."""
+        want = self.expected() if trades is None else [
+            (t.trade_id, t.time, t.price, t.size, t.side) for t in trades]
+
+        async def same() -> bool:
+            if self.runner is not None:
+                await self.app[keys.WRITER].wait_flushed()
+            return await self.stored() == want
+
+        try:
+            await wait_until(same, "stored tape == generated tape", limit=15, step=0.05)
+        except AssertionError:
+            got = await self.stored()
+            missing = sorted({r[0] for r in want} - {r[0] for r in got})
+            extra = sorted({r[0] for r in got} - {r[0] for r in want})
+            diff = [(a, b) for a, b in zip(got, want, strict=False) if a != b][:3]
+            raise AssertionError(
+                f"missing {missing[:20]} extra {extra[:20]} diff {diff}") from None
+
+    async def gaps_closed(self) -> None:
+        async def closed() -> bool:
+            return all(g["filled_at"] or g["note"] for g in await self.gaps())
+
+        await wait_until(closed, "every feed_gaps row filled or noted")
+
+    async def gaps(self) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.pg_dsn)
+        try:
+            return await conn.fetch("SELECT * FROM feed_gaps ORDER BY from_id")
+        finally:
+            await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def rigs(aiohttp_server, make_settings, pg_dsn):
+    """Yields `build(fake=None, start=True, **setting_overrides) -> Rig`; stops them all."""
+    made = []
+
+    async def build(fake: FakeCoinbase | None = None, start: bool = True, **overrides) -> Rig:
+        fake = fake or FakeCoinbase(history=200, heartbeat_interval=0.1)
+        server = await aiohttp_server(fake.app)
+        r = Rig(fake, server, make_settings, pg_dsn, **overrides)
+        made.append(r)
+        if start:
+            await r.start()
+        return r
+
+    try:
+        yield build
+    finally:
+        for r in made:
+            if r.runner is not None:
+                await r.stop()
