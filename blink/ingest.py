@@ -21,6 +21,7 @@ from aiohttp import web
 from blink import keys
 from blink.config import Settings
 from blink.store import gaps
+from blink.store.spill import spill_path
 from blink.store.writer import Writer
 from blink.tape import Tape
 from blink.tasks import supervise
@@ -41,11 +42,26 @@ def make_live_source(app: web.Application):
                           gaps.GapStore(app[keys.POOL], settings.pair))
 
 
+async def start_afresh(pool, settings: Settings) -> None:
+    """A replay or synthetic session starts with an empty tape of its own schema.
+
+    Its trade ids restart at the file's / the generator's first id, so rows (or a spill file)
+    left by an earlier session would collide with the new trades and hide them.
+    """
+    assert settings.schema != "public", "the live tape is never truncated"
+    async with pool.acquire() as conn:
+        await conn.execute("TRUNCATE trades, features, anomalies, feed_gaps")
+    spill_path(settings.data_dir, settings.schema).unlink(missing_ok=True)
+    log.info("%s session: schema %s emptied", settings.source, settings.schema)
+
+
 async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     settings: Settings = app[keys.SETTINGS]
     pool, metrics, health = app[keys.POOL], app[keys.METRICS], app[keys.HEALTH]
     resume, holes = None, []
-    if settings.source == "coinbase":  # replayed/synthetic tapes start afresh every run
+    if settings.source != "coinbase":
+        await start_afresh(pool, settings)
+    else:
         resume = await gaps.resume_id(pool, settings.pair)
         since = datetime.now(UTC) - timedelta(hours=settings.backfill_horizon_hours)
         holes = await gaps.stored_holes(pool, settings.pair, since)
@@ -64,6 +80,8 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         tape.subscribe_ordered(detector.on_trade)
     app[keys.TAPE], app[keys.WRITER] = tape, writer
     app[keys.LATEST].source = source.name
+    if hasattr(source, "labels"):  # synthetic: injected anomalies, shared list that grows
+        app[keys.LATEST].labels = source.labels
     writer_task = asyncio.create_task(writer.run(), name="writer")
     source_task = asyncio.create_task(
         supervise(lambda: source.run(tape), health[source.name],

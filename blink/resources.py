@@ -22,7 +22,9 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blink-worker")
     app[keys.EXECUTOR] = pool
     yield
-    pool.shutdown(wait=True, cancel_futures=True)
+    # queued work is cancelled; a call already running (an MLflow request, say) finishes in
+    # its thread without holding up the shutdown (the interpreter joins it at exit)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -24,6 +24,10 @@ HEADER = ("product_id", "trade_id", "time", "price", "size", "side", "received_a
 Row = tuple[str, int, datetime, Decimal, Decimal, str, datetime]
 
 
+def spill_path(data_dir: Path, schema: str) -> Path:
+    return data_dir / f"spill-{schema}.csv"
+
+
 class Spill:
     def __init__(self, path: Path) -> None:
         self.path = path

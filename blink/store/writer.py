@@ -29,7 +29,7 @@ from blink.config import Settings
 from blink.health import Component
 from blink.logs import RateLimited
 from blink.metrics import Metrics
-from blink.store.spill import Row, Spill
+from blink.store.spill import Row, Spill, spill_path
 from blink.tasks import backoff_delays
 from blink.trade import Trade
 
@@ -50,7 +50,7 @@ class Writer:
         self.batch = settings.writer_batch
         self.flush_s = settings.writer_flush_ms / 1000
         self.bound = settings.writer_queue
-        self.spill = Spill(settings.data_dir / f"spill-{settings.schema}.csv")
+        self.spill = Spill(spill_path(settings.data_dir, settings.schema))
         self.retry_base, self.retry_cap = retry_base, retry_cap
         self.write_timeout, self.close_timeout = write_timeout, close_timeout
         self._buf: deque[Row] = deque()
