@@ -2,7 +2,9 @@
 
 `on_trade` runs synchronously for every trade in trade-id order (the tape calls it): it
 updates the feature engine, scores with the current model (one compiled-forest walk), and
-rewrites `Latest` for the routes. Every `feature_cadence_seconds` of event time it publishes
+rewrites `Latest` for the routes. `on_trades` does the same for a run of consecutive trades
+(the tape's batches during a burst) with one forest call for all its rows (~6 µs a row
+instead of ~30; scores agree to ~1e-16). Every `feature_cadence_seconds` of event time it publishes
 a "tick" and buffers a feature row; anomaly events go out as "anomaly_start"/"anomaly_end"
 and are buffered for the `anomalies` table. Buffers are bounded and drained by
 `blink.store.feature_rows`; nothing here waits for I/O.
@@ -14,6 +16,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -31,6 +34,7 @@ from blink.trade import Trade
 log = logging.getLogger(__name__)
 
 ROWS_MAX = 86_400  # a day of rows at the default cadence, kept while PostgreSQL is down
+BATCH_SCORE_MIN = 3  # ready rows from which one batched forest call beats per-row calls
 
 
 class NoModel(RuntimeError):
@@ -70,29 +74,65 @@ class Detector:
         latest.threshold, latest.model = served.threshold, served.label
         latest.model_trained_at = served.trained_at
         log.info("scoring with %s (threshold %.6f)", served.label, served.threshold)
+        if self.engine.not_ready() is None:  # score the current vector now, not at next trade
+            values = self.engine.values()
+            raw = served.score_one(values)
+            latest.not_ready, latest.score_raw = None, raw
+            latest.anomaly = raw < served.threshold
+            latest.explanation = served.explain(values) if latest.anomaly else []
+            self.broadcaster.publish("model", {"model": served.label, "score_raw": raw,
+                                               "threshold": served.threshold,
+                                               "anomaly": latest.anomaly})
 
     # ------------------------------------------------------------------ per trade
     def on_trade(self, trade: Trade) -> None:
-        ts, price = trade.ts, float(trade.price)
-        engine = self.engine
-        engine.update(ts, price, float(trade.size), trade.taker_buy)
-        latest = self.latest
-        latest.as_of, latest.trade_id, latest.price = trade.time, trade.trade_id, price
-        latest.updated_wall = time.time()
-        latest.trade_rate = engine.trade_rate
+        """Features, score, latest state, tick and events for one trade (trade-id order)."""
+        self.on_trades((trade,))
+
+    def on_trades(self, trades: Sequence[Trade]) -> None:
+        """`on_trade` for consecutive trades (the tape hands bursts over in batches): the
+        same features, states, ticks and events, the ready rows scored in one forest call."""
+        engine, model = self.engine, self.model
+        steps = []
+        for trade in trades:
+            ts, price = trade.ts, float(trade.price)
+            engine.update(ts, price, float(trade.size), trade.taker_buy)
+            reason, values = engine.not_ready(), None
+            if reason is None:
+                values = engine.values()
+                if model is None:
+                    reason = "no_model"
+            steps.append((trade, ts, price, values, reason, engine.trade_rate))
+        scores = self._score([s[3] for s in steps if s[4] is None], model)
+        for trade, ts, price, values, reason, rate in steps:
+            self._apply(trade, ts, price, values, reason, rate,
+                        next(scores) if reason is None else None, model)
+        self.latest.updated_wall = time.time()
         self.metrics.features_age.set(0.0)
 
-        reason, model, values, raw, anomalous = engine.not_ready(), self.model, None, None, False
-        if reason is None:
-            values = engine.values()
-            if model is None:
-                reason = "no_model"
-            else:
+    def _score(self, rows: list[list[float]], model: ServedModel | None) -> Iterator[float]:
+        """score_raw of every row; `predict_latency` observes each compiled-forest call."""
+        if len(rows) < BATCH_SCORE_MIN:
+            out = []
+            for values in rows:
                 t0 = time.perf_counter()
-                raw = model.score_one(values)
+                out.append(model.score_one(values))
                 self.metrics.predict_latency.observe(time.perf_counter() - t0)
-                self._stream.inc()
-                anomalous = raw < model.threshold
+        else:
+            t0 = time.perf_counter()
+            out = model.score(np.array(rows, dtype=np.float64)).tolist()
+            self.metrics.predict_latency.observe(time.perf_counter() - t0)
+        if out:
+            self._stream.inc(len(out))
+        return iter(out)
+
+    def _apply(self, trade: Trade, ts: float, price: float, values: list[float] | None,
+               reason: str | None, rate: float, raw: float | None,
+               model: ServedModel | None) -> None:
+        latest = self.latest
+        latest.as_of, latest.trade_id, latest.price = trade.time, trade.trade_id, price
+        latest.trade_rate = rate
+        anomalous = raw is not None and raw < model.threshold
         latest.features = None if values is None else dict(zip(FEATURE_NAMES, values,
                                                                 strict=True))
         latest.not_ready, latest.score_raw, latest.anomaly = reason, raw, anomalous

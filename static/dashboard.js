@@ -166,7 +166,7 @@
       scheduleRefresh(true);
     });
     es.addEventListener("tick", (ev) => { onTick(ev.data); scheduleRefresh(false); });
-    for (const kind of ["anomaly_start", "anomaly_end", "lag"]) {
+    for (const kind of ["anomaly_start", "anomaly_end", "model", "lag"]) {
       es.addEventListener(kind, () => scheduleRefresh(true));
     }
     es.onerror = () => {
