@@ -109,8 +109,9 @@ class Rig:
                 f"missing {missing[:20]} extra {extra[:20]} diff {diff}") from None
 
     async def gaps_closed(self) -> None:
-        async def closed() -> bool:
-            return all(g["filled_at"] or g["note"] for g in await self.gaps())
+        async def closed() -> bool:  # at least one gap recorded, and every one settled
+            rows = await self.gaps()
+            return bool(rows) and all(g["filled_at"] or g["note"] for g in rows)
 
         await wait_until(closed, "every feed_gaps row filled or noted")
 

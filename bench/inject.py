@@ -1,0 +1,104 @@
+"""Anomalies injected into real 1-minute Coinbase bars (the method of docs/evaluation.md).
+
+Each day of the bar file is its own segment. Into a copy of a day, one KIND of anomaly is
+injected at 12:00, 16:00 and 20:00 UTC (those the day reaches; the first hours are the
+detector's warm-up), by rewriting the bars' open/high/low/close with a price factor f(t) — a
+bar's four prices all get the factor of its start time, so every bar stays consistent:
+
+- `jump_<x>`: f = 1 ± x from t0 on (a level shift; signs alternate up, down, up); window
+  [t0, t0 + 5 min];
+- `vol_burst`: for 30 minutes the log price's moves away from the close before t0 are
+  multiplied by 5 (p' = p0 (p / p0)^5); after it the level continues from where the burst
+  left it; window [t0, t0 + 30 min];
+- `flash_crash`: f falls log-linearly to -5 % over 5 minutes, then recovers over 15 minutes;
+  window [t0, t0 + 20 min].
+
+Volumes are left as they are (a price-only anomaly: the harder case for volume features).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from blink.evaluate import Window
+
+HOURS = (12, 16, 20)
+KINDS = {"jump_0.5%": 0.005, "jump_1%": 0.01, "jump_2%": 0.02, "vol_burst": 5.0,
+         "flash_crash": 0.05}
+SPAN = {"jump": 300.0, "vol_burst": 1800.0, "flash_crash": 1200.0}
+
+
+def days(path: Path) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """Rows of the bar file grouped by UTC day: day -> (header, rows)."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        out: dict[str, list] = defaultdict(list)
+        for row in reader:
+            out[row[0][:10]].append(row)
+    return {d: (header, rows) for d, rows in out.items()}
+
+
+def _ts(cell: str) -> float:
+    return datetime.fromisoformat(cell.replace("Z", "+00:00")).timestamp()
+
+
+def inject(rows: list[list[str]], kind: str) -> tuple[list[list[str]], list[Window]]:
+    """A copy of one day's bars with `kind` injected at HOURS, and the labelled windows."""
+    ts = [_ts(r[0]) for r in rows]
+    day0 = math.floor(ts[0] / 86_400) * 86_400
+    family = "jump" if kind.startswith("jump") else kind
+    span = SPAN[family]
+    starts = [day0 + h * 3600 for h in HOURS if day0 + h * 3600 + span < ts[-1]]
+    size = KINDS[kind]
+    factor = [1.0] * len(rows)
+    for n, t0 in enumerate(starts):
+        carry = 1.0
+        for i, t in enumerate(ts):
+            if t < t0:
+                continue
+            if family == "jump":
+                f = 1 + size * (1 if n % 2 == 0 else -1)
+            elif family == "flash_crash":
+                depth = math.log(1 - size)
+                x = (t - t0) / 300 if t < t0 + 300 else max(0.0, 1 - (t - t0 - 300) / 900)
+                f = math.exp(depth * x)
+            else:
+                f = _burst(rows, ts, i, t0, size, span)
+                if t >= t0 + span:
+                    f = carry
+                else:
+                    carry = f
+            factor[i] *= f
+    out = [[r[0], *(_fmt(float(c) * k) for c in r[1:5]), r[5]]
+           for r, k in zip(rows, factor, strict=True)]
+    return out, [Window(t0, t0 + span, kind) for t0 in starts]
+
+
+def _burst(rows, ts, i, t0, mult, span) -> float:
+    """Factor that turns the close at i into p0 (p / p0)^mult (p0: the last close before t0)."""
+    if ts[i] >= t0 + span:
+        return 1.0
+    p0 = next((float(rows[j][4]) for j in range(i, -1, -1) if ts[j] < t0), float(rows[i][1]))
+    p = float(rows[i][4])
+    return (p / p0) ** (mult - 1)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def day_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")

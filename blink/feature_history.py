@@ -1,0 +1,43 @@
+"""The feature vectors a backtest keeps for its retrains: event time + one row per trade.
+
+Rows go into preallocated numpy blocks (no per-row Python list kept alive: a 12-hour window of
+ticks is ~300,000 rows); `window(start, end)` returns the rows with start < ts <= end and
+drops the blocks that lie entirely before `start` (event time only moves forward).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK = 16_384
+
+
+class FeatureHistory:
+    def __init__(self, width: int, block: int = BLOCK) -> None:
+        self.width, self.block = width, block
+        self.count = 0  # rows ever appended
+        self._ts: list[np.ndarray] = []
+        self._x: list[np.ndarray] = []
+        self._fill = block  # rows used in the newest block
+
+    def append(self, ts: float, values) -> None:
+        if self._fill == self.block:
+            self._ts.append(np.empty(self.block))
+            self._x.append(np.empty((self.block, self.width)))
+            self._fill = 0
+        i = self._fill
+        self._ts[-1][i] = ts
+        self._x[-1][i] = values
+        self._fill = i + 1
+        self.count += 1
+
+    def window(self, start: float, end: float) -> np.ndarray:
+        """Rows with start < ts <= end, oldest first (blocks before `start` are dropped)."""
+        while len(self._ts) > 1 and self._ts[0][-1] <= start:
+            del self._ts[0], self._x[0]
+        if not self._ts:
+            return np.empty((0, self.width))
+        ts = np.concatenate(self._ts[:-1] + [self._ts[-1][:self._fill]])
+        x = np.concatenate(self._x[:-1] + [self._x[-1][:self._fill]])
+        keep = (ts > start) & (ts <= end)
+        return x[keep]

@@ -1,0 +1,74 @@
+"""Window lengths and retrain cadence of a backtest, from the input's sampling interval.
+
+Live ticks (and Tardis ticks) keep the configured settings: the feature windows are seconds of
+event time (`feature_scale` 1), retrains hourly on 12 hours. A row stream — OHLCV bars or a
+plain `timestamp,value` series, e.g. a metric sampled every 5 minutes — is measured in ROWS
+instead. With Δ the median interval between consecutive rows (over the first 1,000 rows):
+
+- **windows**: `scale = SCALE_PER_INTERVAL × Δ` (0.5: the "1 s" window is half an interval,
+  i.e. ret_1s is the one-row return; "30 s" spans 15 rows, the longest, "600 s", 300 rows);
+  `min_history_seconds` is scaled alike (the longest window half full before scoring);
+- **retrain**: every `RETRAIN_ROWS × Δ` of event time (hourly for 1-minute bars), on the
+  trailing `TRAIN_ROWS × Δ` (at least the configured `train_hours`).
+
+`--scale`, `--retrain-seconds` and `--train-hours` override the rule, for any input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import statistics
+from collections.abc import Iterable
+
+from blink import features
+from blink.config import ConfigError, Settings
+
+ROW_STREAMS = ("bars", "series")
+SAMPLE_ROWS = 1000
+SCALE_PER_INTERVAL = 0.5  # chosen in docs/evaluation.md (grid on real 1-minute bars)
+RETRAIN_ROWS = 60
+TRAIN_ROWS = 2400  # 4 x the default train_min_rows
+
+
+def interval(rows: Iterable) -> float | None:
+    """Median positive interval (s) between the first SAMPLE_ROWS rows' last trades."""
+    ts = [row.trades[-1].ts for row in itertools.islice(rows, SAMPLE_ROWS)]
+    steps = [b - a for a, b in itertools.pairwise(ts) if b > a]
+    return statistics.median(steps) if steps else None
+
+
+def plan(settings: Settings, kind: str, rows: Iterable, *, scale: float | None = None,
+         retrain_seconds: float | None = None, train_hours: float | None = None) -> Settings:
+    """Settings for backtesting `rows` of format `kind` (the rule above; flags win)."""
+    for name, value in (("--scale", scale), ("--retrain-seconds", retrain_seconds),
+                        ("--train-hours", train_hours)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{name}={value!r}: must be positive")
+    derived: dict = {}
+    delta = interval(rows) if kind in ROW_STREAMS else None
+    if delta:
+        auto = SCALE_PER_INTERVAL * delta
+        derived = {"feature_scale": auto,
+                   "retrain_seconds": RETRAIN_ROWS * delta,
+                   "train_hours": max(settings.train_hours, TRAIN_ROWS * delta / 3600)}
+    if scale is not None:
+        derived["feature_scale"] = scale
+    if retrain_seconds is not None:
+        derived["retrain_seconds"] = retrain_seconds
+    if train_hours is not None:
+        derived["train_hours"] = train_hours
+    factor = derived.get("feature_scale", settings.feature_scale) / settings.feature_scale
+    derived["min_history_seconds"] = settings.min_history_seconds * factor
+    return dataclasses.replace(settings, **derived)
+
+
+def windows(settings: Settings) -> dict[str, float]:
+    return features.windows(settings.feature_scale)
+
+
+def describe(settings: Settings) -> str:
+    w = windows(settings)
+    return (f"windows {min(w.values()):g}-{max(w.values()):g} s (scale "
+            f"{settings.feature_scale:g}), retrain every {settings.retrain_seconds:g} s on "
+            f"{settings.train_hours:g} h, first fit after {settings.train_min_rows} rows")
