@@ -110,7 +110,7 @@ class Settings:
                          "Registered model name; the alias 'production' is served.")
     train_hours: float = _s(12.0, "BLINK_TRAIN_HOURS", "model.train_hours",
                             "Hours of tape each retrain uses.")
-    train_min_rows: int = _s(600, "BLINK_TRAIN_MIN_ROWS", "model.train_min_rows",
+    train_min_rows: int = _s(5000, "BLINK_TRAIN_MIN_ROWS", "model.train_min_rows",
                              "Feature rows needed before the first fit.")
     retrain_seconds: float = _s(3600.0, "BLINK_RETRAIN_SECONDS", "model.retrain_seconds",
                                 "Event-time interval between retrains.")
@@ -119,7 +119,7 @@ class Settings:
     max_features: float = _s(1.0, "BLINK_MAX_FEATURES", "model.max_features",
                              "Fraction of features per tree.")
     random_state: int = _s(42, "BLINK_RANDOM_STATE", "model.random_state", "Fit seed.")
-    threshold_quantile: float = _s(0.995, "BLINK_THRESHOLD_QUANTILE", "model.threshold_quantile",
+    threshold_quantile: float = _s(0.999, "BLINK_THRESHOLD_QUANTILE", "model.threshold_quantile",
                                    "Anomaly threshold: this quantile of training anomaly scores.")
     holdout_fraction: float = _s(0.1, "BLINK_HOLDOUT_FRACTION", "model.holdout_fraction",
                                  "Most recent share of training rows held out for the checks.")
@@ -130,7 +130,7 @@ class Settings:
     registry_poll_seconds: float = _s(30.0, "BLINK_REGISTRY_POLL_SECONDS",
                                       "model.registry_poll_seconds",
                                       "How often the served alias is re-resolved.")
-    event_gap_seconds: float = _s(30.0, "BLINK_EVENT_GAP_SECONDS", "model.event_gap_seconds",
+    event_gap_seconds: float = _s(120.0, "BLINK_EVENT_GAP_SECONDS", "model.event_gap_seconds",
                                   "Anomalous scores closer than this form one anomaly event.")
     # --- alerts ---
     alert_webhooks: tuple[str, ...] = _s((), "BLINK_ALERT_WEBHOOKS", "alerts.webhooks",
