@@ -104,9 +104,10 @@ class Detector:
                     reason = "no_model"
             steps.append((trade, ts, price, values, reason, engine.trade_rate))
         scores = self._score([s[3] for s in steps if s[4] is None], model)
+        last = steps[-1][0] if steps else None
         for trade, ts, price, values, reason, rate in steps:
-            self._apply(trade, ts, price, values, reason, rate,
-                        next(scores) if reason is None else None, model)
+            raw = next(scores) if reason is None else None
+            self._apply(trade, ts, price, values, reason, rate, raw, model, trade is last)
         self.latest.updated_wall = time.time()
         self.metrics.features_age.set(0.0)
 
@@ -127,14 +128,17 @@ class Detector:
         return iter(out)
 
     def _apply(self, trade: Trade, ts: float, price: float, values: list[float] | None,
-               reason: str | None, rate: float, raw: float | None,
-               model: ServedModel | None) -> None:
+               reason: str | None, rate: float, raw: float | None, model: ServedModel | None,
+               last: bool) -> None:
         latest = self.latest
         latest.as_of, latest.trade_id, latest.price = trade.time, trade.trade_id, price
         latest.trade_rate = rate
         anomalous = raw is not None and raw < model.threshold
-        latest.features = None if values is None else dict(zip(FEATURE_NAMES, values,
-                                                                strict=True))
+        bucket = math.floor(ts / self.cadence)
+        tick = bucket != self._bucket
+        if tick or last:  # nothing reads `features` before the batch's next trade replaces it
+            latest.features = None if values is None else dict(zip(FEATURE_NAMES, values,
+                                                                    strict=True))
         latest.not_ready, latest.score_raw, latest.anomaly = reason, raw, anomalous
         if anomalous:
             latest.explanation = model.explain(values)
@@ -147,8 +151,7 @@ class Detector:
         for kind, event in changes:
             self._event(kind, event)
 
-        bucket = math.floor(ts / self.cadence)
-        if bucket != self._bucket:
+        if tick:
             self._bucket = bucket
             self._tick(trade, price, values, raw, anomalous, model)
 

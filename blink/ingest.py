@@ -20,6 +20,7 @@ from aiohttp import web
 
 from blink import keys
 from blink.config import Settings
+from blink.stepbatch import StepBatch
 from blink.store import gaps
 from blink.store.spill import spill_path
 from blink.store.writer import Writer
@@ -76,8 +77,9 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     writer = Writer(pool, settings, metrics, health["writer"])
     tape.subscribe(writer.submit)
     detector = app.get(keys.DETECTOR)
-    if detector is not None:
-        tape.subscribe_ordered(detector.on_trade)
+    batch = None if detector is None else StepBatch(detector.on_trades)
+    if batch is not None:  # a burst reaches the detector in loop-step batches (one forest call)
+        tape.subscribe_ordered(batch.add)
     app[keys.TAPE], app[keys.WRITER] = tape, writer
     app[keys.LATEST].source = source.name
     if hasattr(source, "labels"):  # synthetic: injected anomalies, shared list that grows
@@ -92,6 +94,8 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await source_task
     tape.release_all()
+    if batch is not None:
+        batch.flush()
     await writer.close()
     writer_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 SIDES = frozenset({"buy", "sell"})
+MAX_ID = 2**63 - 1  # the trades.trade_id column is a bigint
+MAX_EXPONENT = 30  # decimals beyond 1e±30 are garbage (and would poison a whole DB batch)
 
 
 class TradeError(ValueError):
@@ -37,6 +39,11 @@ def parse_time(value: object) -> datetime:
     """ISO-8601 with 0-9 fractional digits and Z (or an offset) -> aware UTC datetime."""
     if not isinstance(value, str):
         raise TradeError("time: expected an ISO-8601 string")
+    if len(value) == 27 and value[26] == "Z" and value[19] == ".":  # the websocket's form
+        try:  # YYYY-MM-DDTHH:MM:SS.ffffffZ: fromisoformat reads it as is (UTC), ~3x faster
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the general path below names the problem
     text = value
     if "." in text:  # fromisoformat takes at most 6 fractional digits: trim nanoseconds
         head, _, frac = text.partition(".")
@@ -60,12 +67,14 @@ def parse_decimal(name: str, value: object) -> Decimal:
         raise TradeError(f"{name}: not a decimal: {value[:40]!r}") from None
     if not d.is_finite() or d <= 0:
         raise TradeError(f"{name}: must be positive and finite")
+    if not -MAX_EXPONENT <= d.adjusted() <= MAX_EXPONENT:  # would overflow floats / numeric
+        raise TradeError(f"{name}: out of range: {value[:40]!r}")
     return d
 
 
 def parse_trade_id(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise TradeError("trade_id: expected a positive integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_ID:
+        raise TradeError("trade_id: expected a positive integer (PostgreSQL bigint)")
     return value
 
 

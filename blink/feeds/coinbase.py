@@ -18,6 +18,7 @@ import logging
 import time
 
 import aiohttp
+import orjson
 
 from blink.config import Settings
 from blink.feeds.backfill import Backfill
@@ -32,6 +33,8 @@ from blink.trade import TradeError, from_coinbase
 log = logging.getLogger(__name__)
 _limited = RateLimited(log)
 _CLOSING = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
+# a matches/heartbeat frame is < 1 KB; a bigger one is garbage: aiohttp closes with 1009
+MAX_FRAME_BYTES = 1 << 20
 
 
 class CoinbaseSource:
@@ -88,7 +91,8 @@ class CoinbaseSource:
         self._error_reason = None
         try:
             async with self.session.ws_connect(
-                    self.url, compress=15, autoping=True, heartbeat=None, max_msg_size=0,
+                    self.url, compress=15, autoping=True, heartbeat=None,
+                    max_msg_size=MAX_FRAME_BYTES,
                     timeout=aiohttp.ClientWSTimeout(ws_close=2.0)) as ws:
                 connected = loop.time()
                 await ws.send_str(self.subscribe)
@@ -114,6 +118,10 @@ class CoinbaseSource:
                 elif msg.type in _CLOSING:
                     return self._close_reason(ws.close_code, msg.extra)
                 elif msg.type is aiohttp.WSMsgType.ERROR:
+                    if getattr(msg.data, "code", None) == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+                        self._bad_frame("huge", "frame over %d bytes: reconnecting",
+                                        MAX_FRAME_BYTES)
+                        return "message_too_big"
                     return "abnormal_close"
                 else:
                     self._bad_frame("binary", "non-text frame skipped")
@@ -138,7 +146,7 @@ class CoinbaseSource:
     def frame(self, data: str, tape: Tape) -> None:
         """Parse one text frame and hand its content to the tape (sync, never raises)."""
         try:
-            m = json.loads(data)
+            m = orjson.loads(data)  # ~0.8 µs a match against json's ~2.8 (strict JSON: no NaN)
         except ValueError:
             return self._bad_frame("json", "frame is not JSON: %.80r", data)
         if not isinstance(m, dict):

@@ -8,12 +8,13 @@ file can also be replayed. Every method is blocking file I/O: call them in a thr
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 HEADER = ("product_id", "trade_id", "time", "price", "size", "side", "received_at")
 # one row as the writer batches it: (product_id, trade_id, time, price, size, side, received_at)
-Row = tuple[str, int, datetime, Decimal, Decimal, str, datetime]
+Row = tuple[str, int, datetime, Decimal, Decimal, str, float]  # received_at: epoch seconds
 
 
 def spill_path(data_dir: Path, schema: str) -> Path:
@@ -46,13 +47,24 @@ class Spill:
             w.writerow(HEADER)
         elif tail != b"\n":
             buf.write("\n")  # end a torn line left by a crash, so it cannot swallow a new row
-        w.writerows((p, i, t.isoformat(), format(px, "f"), format(sz, "f"), side, r.isoformat())
+        w.writerows((p, i, t.isoformat(), format(px, "f"), format(sz, "f"), side,
+                     datetime.fromtimestamp(r, UTC).isoformat())
                     for p, i, t, px, sz, side, r in rows)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8", newline="") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
+        data = memoryview(buf.getvalue().encode("utf-8"))
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            except OSError:  # disk full, read-only...: leave the file as it was, no torn row
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
 
     def _last_byte(self) -> bytes | None:
         """The file's last byte; None when there is no file or it is empty."""
@@ -114,6 +126,6 @@ def _parse(line: bytes) -> Row | None:
         fields: Iterable[str] = next(csv.reader([line.decode("utf-8")]))
         p, i, t, px, sz, side, r = fields
         return (p, int(i), datetime.fromisoformat(t), Decimal(px), Decimal(sz), side,
-                datetime.fromisoformat(r))
+                datetime.fromisoformat(r).timestamp())
     except (ValueError, InvalidOperation, UnicodeDecodeError, StopIteration):
         return None

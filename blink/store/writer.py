@@ -3,13 +3,16 @@
 `submit` (sync, O(1)) stamps `received_at` and appends to an in-memory buffer. The `run` task
 writes batches of `writer_batch` rows (or whatever arrived within `writer_flush_ms`) with one
 `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING` statement each: never a transaction
-per trade, and writing a row twice is harmless.
+per trade, and writing a row twice is harmless. Prices and sizes travel as their exact decimal
+text and `received_at` as epoch seconds: asyncpg's binary numeric and timestamp encoders cost
+~2.5 µs more per row on the event loop (the stored values are the same).
 
-When PostgreSQL fails, the writer keeps buffering up to `writer_queue` trades, then moves the
-whole buffer to the spill file (`spill.py`, fsync'd per append), and retries with capped,
-jittered backoff (health component "writer": logged once failing, once recovered). The spill
-file always holds the oldest trades and the buffer the newest, so once the database answers the
-file is written first, in order, then deleted. A spill left by a crash is drained at start.
+When PostgreSQL fails (or falls behind a burst), the writer keeps buffering up to
+`writer_queue` trades, then moves the oldest trades over that bound to the spill file
+(`spill.py`, fsync'd per append); on failure it retries with capped, jittered backoff
+(health component "writer": logged once failing, once recovered). The spill file always holds
+the oldest trades and the buffer the newest, so once the database answers the file is written
+first, in order, then deleted. A spill left by a crash is drained at start.
 `close` ends `run` and writes or spills everything still in flight.
 """
 
@@ -20,7 +23,6 @@ import contextlib
 import logging
 import time
 from collections import deque
-from datetime import UTC, datetime
 from itertools import islice
 
 import asyncpg
@@ -34,11 +36,13 @@ from blink.tasks import backoff_delays
 from blink.trade import Trade
 
 log = logging.getLogger(__name__)
+DEEP_BATCHES = 10  # batches per statement while the queue is deep (a burst)
 
 INSERT = (
     "INSERT INTO trades (product_id, trade_id, time, price, size, side, received_at) "
-    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::numeric[], "
-    "$5::numeric[], $6::text[], $7::timestamptz[]) ON CONFLICT DO NOTHING"
+    "SELECT p, i, t, px::numeric, sz::numeric, sd, to_timestamp(r) FROM unnest($1::text[], "
+    "$2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::float8[]) "
+    "AS u(p, i, t, px, sz, sd, r) ON CONFLICT DO NOTHING"
 )
 
 
@@ -79,7 +83,7 @@ class Writer:
         """Queue one trade; sync, never blocks on the database, never raises."""
         try:
             row = (trade.product_id, trade.trade_id, trade.time, trade.price, trade.size,
-                   trade.side, datetime.now(UTC))
+                   trade.side, time.time())
             self._submitted += 1
             if self._closed:  # after close(): straight to disk (shutdown race only)
                 self.spill.append([row])
@@ -145,7 +149,7 @@ class Writer:
                         e, len(self._buf), self.spill.path)
             if self._buf:
                 try:
-                    await self._spill_buffer()
+                    await self._spill_buffer(keep=0)
                 except OSError:
                     log.exception("could not spill %d trades: they are LOST", len(self._buf))
         self._closed = True
@@ -178,8 +182,9 @@ class Writer:
                     await asyncio.to_thread(self.spill.remove)
                     self._spilled, self._spill_rows, self._uncounted = False, 0, 0
                     log.info("spill file %s drained and removed", self.spill.path)
-            else:
-                n = min(self.batch, len(self._buf))
+            else:  # a queue a tenth of the way to its bound goes in fewer, bigger statements
+                deep = len(self._buf) > self.bound // 10
+                n = min(self.batch * (DEEP_BATCHES if deep else 1), len(self._buf))
                 await self._write(list(islice(self._buf, n)))
                 for _ in range(n):
                     self._buf.popleft()
@@ -191,19 +196,23 @@ class Writer:
     async def _write(self, rows: list[Row]) -> None:
         start = time.perf_counter()
         async with asyncio.timeout(self.write_timeout), self.pool.acquire() as conn:
-            await conn.execute(INSERT, *zip(*rows, strict=True))
+            p, i, t, px, sz, sd, r = zip(*rows, strict=True)
+            await conn.execute(INSERT, p, i, t, list(map(str, px)), list(map(str, sz)), sd, r)
         self.metrics.db_write_seconds.observe(time.perf_counter() - start)
         self.health.success(queued=self.queued, spilled=self._spill_rows)
 
-    async def _spill_buffer(self) -> None:
-        rows = list(self._buf)
-        self._buf.clear()
+    async def _spill_buffer(self, keep: int | None = None) -> None:
+        """Move the oldest buffered trades to the spill file, keeping the newest `keep`
+        (default: the bound) in memory."""
+        buf, keep = self._buf, self.bound if keep is None else keep
+        rows = [buf.popleft() for _ in range(max(0, len(buf) - keep))]
         try:
             await asyncio.to_thread(self.spill.append, rows)
         except Exception:
             self._buf.extendleft(reversed(rows))
             raise
         self._spilled = True
+        self.health.detail.pop("spill_error", None)
         self._spill_rows += len(rows)
         self.metrics.writer_spilled.inc(len(rows))
         self._rl.warning("spill", "spilled %d trades to %s (%d waiting on disk)",
@@ -221,8 +230,15 @@ class Writer:
                 try:
                     await self._spill_buffer()
                 except OSError as e:
-                    self._rl.warning("spill_failed", "cannot spill to %s: %s", self.spill.path, e)
+                    self._spill_failed(e)  # disk full or read-only: no retry before the
+                    await asyncio.sleep(max(0.0, deadline - loop.time()))  # backoff is over
             self._gauge()
+
+    def _spill_failed(self, e: OSError) -> None:
+        self.metrics.writer_errors.inc()
+        self.health.failure(e, queued=self.queued, spill_error=f"{self.spill.path}: {e}")
+        self._rl.warning("spill_failed", "cannot spill to %s: %s; %d trades kept in memory,"
+                         " retrying with backoff", self.spill.path, e, len(self._buf))
 
     def _credit(self, n: int) -> None:
         if n:
