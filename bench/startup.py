@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -13,14 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.report import table, write_section
-
-
-def _port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from bench.service import free_port
 
 
 def _rss_mb(pid: int) -> float:
@@ -43,7 +35,7 @@ def _bare_import() -> tuple[float, float]:
 
 def _blink_startup(data_dir: str, steady_seconds: float) -> tuple[float, float, float]:
     """(seconds to /healthz 200, RSS MB right after, RSS MB after `steady_seconds`)."""
-    port = _port()
+    port = free_port()
     env = {**os.environ, "BLINK_PORT": str(port), "BLINK_DATA_DIR": data_dir,
            "BLINK_SOURCE": "synthetic", "BLINK_SPEED": "1", "LOG_LEVEL": "WARNING"}
     for k in ("PG_DSN", "REDIS_URL", "REDIS_HOST", "MLFLOW_TRACKING_URI"):

@@ -1,6 +1,5 @@
 """The ingest context: replayed/synthetic sessions start afresh; synthetic labels reach Latest."""
 
-import asyncio
 from datetime import UTC, datetime
 
 import asyncpg
@@ -9,14 +8,7 @@ from blink import keys
 from blink.app import create_app
 from blink.store.db import create_pool
 from blink.store.spill import spill_path
-
-
-async def _wait_for(predicate, timeout: float = 30.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not await predicate():
-        assert loop.time() < end, "condition not reached"
-        await asyncio.sleep(0.1)
+from tests.fakes import wait_until
 
 
 async def test_synthetic_session_starts_afresh(aiohttp_client, make_settings, pg_dsn):
@@ -24,7 +16,8 @@ async def test_synthetic_session_starts_afresh(aiohttp_client, make_settings, pg
     # a previous session's leftovers: a trade with id 1 and a spill file of the same schema
     pool = await create_pool(pg_dsn, "synthetic")
     await pool.execute("INSERT INTO trades (product_id, trade_id, time, price, size, side)"
-                       " VALUES ('BTC-USD', 1, $1, 1.0, 1.0, 'buy')", datetime(2020, 1, 1, tzinfo=UTC))
+                       " VALUES ('BTC-USD', 1, $1, 1.0, 1.0, 'buy')",
+                       datetime(2020, 1, 1, tzinfo=UTC))
     await pool.close()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     spill = spill_path(settings.data_dir, "synthetic")
@@ -37,7 +30,7 @@ async def test_synthetic_session_starts_afresh(aiohttp_client, make_settings, pg
     try:
         async def stored() -> bool:
             return await conn.fetchval("SELECT count(*) FROM trades") >= 500
-        await _wait_for(stored)
+        await wait_until(stored, "500 synthetic trades stored", limit=30)
         old = await conn.fetch("SELECT trade_id FROM trades WHERE price = 1.0 AND size = 1.0")
         assert old == []  # the old rows are gone; ids 1 and 2 hold this session's trades
         first = await conn.fetchrow("SELECT time FROM trades WHERE trade_id = 1")
@@ -46,7 +39,7 @@ async def test_synthetic_session_starts_afresh(aiohttp_client, make_settings, pg
 
         async def labelled() -> bool:  # the injected anomalies reach the dashboard's state
             return len(app[keys.LATEST].labels) >= 1
-        await _wait_for(labelled, 60)
+        await wait_until(labelled, "a labelled anomaly", limit=60)
         assert {"kind", "start", "end"} <= set(app[keys.LATEST].labels[0])
     finally:
         await conn.close()
