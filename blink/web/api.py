@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 
+import orjson
 from aiohttp import web
 
 from blink import keys
@@ -25,7 +26,10 @@ SOURCE_LABEL = {"coinbase": "Live", "replay": "Replay", "synthetic": "Synthetic"
 
 @routes.get("/score")
 async def score_get(request: web.Request) -> web.Response:
-    return web.json_response(request.app[keys.LATEST].score_payload())
+    # the hottest route: orjson encodes the payload ~5x faster than json.dumps
+    body = orjson.dumps(request.app[keys.LATEST].score_payload(),
+                        option=orjson.OPT_SERIALIZE_NUMPY)
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.post("/score")
@@ -52,9 +56,10 @@ def time_param(request: web.Request, name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace(" ", "+"))
-    except ValueError:
+        # in UTC, so an offset cannot push it past year 1 or 9999 later (in the driver)
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise JsonError(400, f"'{name}' must be an ISO 8601 time", field=name) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _iso(t: datetime | None) -> str | None:
