@@ -13,23 +13,21 @@ Output, one CSV row per input row in input order: `timestamp` (as written), `val
 first model) and `model_version`; a bar that became several trades gets the score after its
 last trade. Windows of bars and series follow their sampling interval (`blink.sampling`);
 `--store` also writes tape, feature rows and events to the schema `backtest`
-(`blink.backtest_store`).
+(`blink.backtest_store`). The command line itself: `blink.backtest_cli`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
+import itertools
 import logging
 import math
-import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from blink import backtest_store, files, sampling
+from blink import backtest_store, files
 from blink.broadcast import Broadcaster
 from blink.config import Settings
 from blink.detector import Detector
@@ -44,6 +42,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("timestamp", "value", "score_raw", "anomaly", "anomaly_score", "model_version")
 CHUNK = 2048  # rows between drains of the detector's buffers (and store flushes)
+CHUNK_TRADES = 1024  # most trades handed to `Detector.on_trades` at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +81,8 @@ class Backtest:
     """
 
     def __init__(self, settings: Settings, fit: Callable | None = None,
-                 serve: Callable | None = None, on_fit: Callable | None = None) -> None:
+                 serve: Callable | None = None, on_fit: Callable | None = None,
+                 chunk: int = CHUNK_TRADES) -> None:
         from blink.model import trainer
 
         self.settings = settings
@@ -97,8 +97,52 @@ class Backtest:
         self.window = settings.train_hours * 3600.0
         self.due = math.inf  # event time of the next scheduled retrain
         self.wait_rows = settings.train_min_rows  # or: try once this many rows were seen
+        self.chunk = chunk  # 0: every row trade by trade
+
+    def feed_rows(self, rows: Sequence[files.Row]) -> list[Scored]:
+        """`feed` for consecutive rows, the same output: runs of rows in which no retrain can
+        fall (every trade before `due`, fewer new vectors than `wait_rows` needs) go through
+        `Detector.on_trades` (one forest call), the others trade by trade."""
+        out, i = [], 0
+        while i < len(rows):
+            j, n = i, 0
+            room = min(self.chunk, self.wait_rows - self.history.count - 1)
+            while j < len(rows):
+                trades = rows[j].trades
+                if n + len(trades) > room or trades[-1].ts >= self.due:  # time order
+                    break
+                n, j = n + len(trades), j + 1
+            if j == i:
+                out.append(self.feed(rows[i]))
+                j = i + 1
+            else:
+                out += self._feed_chunk(rows[i:j])
+            i = j
+        return out
+
+    def _feed_chunk(self, rows: Sequence[files.Row]) -> list[Scored]:
+        trades = [t for row in rows for t in row.trades]
+        steps = self.detector.on_trades(trades)
+        warm = [(t.ts, s.values) for t, s in zip(trades, steps, strict=True)
+                if s.values is not None]
+        self.history.extend([w[0] for w in warm], [w[1] for w in warm])
+        lasts = list(itertools.accumulate(len(row.trades) for row in rows))
+        raws = [steps[k - 1].score_raw for k in lasts]
+        model = self.detector.model
+        scored = [r for r in raws if r is not None]
+        ranks = iter(model.anomaly_scores(scored).tolist() if scored else ())
+        return [self._scored(row, raw, steps[k - 1].anomalous, raw is not None and next(ranks))
+                for row, k, raw in zip(rows, lasts, raws, strict=True)]
+
+    def _scored(self, row: files.Row, raw: float | None, anomalous: bool, rank) -> Scored:
+        if raw is None:
+            return Scored(row, row.trades[-1].ts, None, False, 0.0, "", None)
+        model = self.detector.model
+        return Scored(row, row.trades[-1].ts, raw, anomalous, rank, model.version,
+                      model.threshold)
 
     def feed(self, row: files.Row) -> Scored:
+        """One row trade by trade, a retrain as soon as it is due."""
         detector, latest, history = self.detector, self.latest, self.history
         for trade in row.trades:
             detector.on_trade(trade)
@@ -108,11 +152,9 @@ class Backtest:
                 history.append(ts, list(values.values()))
                 if ts >= self.due or history.count >= self.wait_rows:
                     self._retrain(ts)
-        raw, model = latest.score_raw, detector.model
-        if raw is None:
-            return Scored(row, row.trades[-1].ts, None, False, 0.0, "", None)
-        return Scored(row, row.trades[-1].ts, raw, latest.anomaly, model.anomaly_score(raw),
-                      model.version, model.threshold)
+        raw = latest.score_raw
+        return self._scored(row, raw, latest.anomaly,
+                            raw is not None and detector.model.anomaly_score(raw))
 
     def _retrain(self, end: float) -> None:
         X = self.history.window(end - self.window, end)
@@ -163,25 +205,24 @@ class Summary:
 
 async def drive(rows: Iterable[files.Row], bt: Backtest, emit: Callable[[Scored], None], *,
                 store: bool = False, progress: Progress | None = None) -> Summary:
-    """Feed every row and emit its score; every CHUNK rows drain the detector's buffers
-    (into the isolated store with `store`)."""
+    """Feed every row and emit its score, CHUNK rows at a time; after each, drain the
+    detector's buffers (into the isolated store with `store`)."""
     db = None
     if store:
         db = await backtest_store.BacktestStore.open(bt.settings)
-    summary, started = Summary(), time.perf_counter()
+    summary, started, rows = Summary(), time.perf_counter(), iter(rows)
     try:
-        for n, row in enumerate(rows, 1):
-            scored = bt.feed(row)
-            emit(scored)
-            summary.rows, summary.trades = n, summary.trades + len(row.trades)
-            summary.anomalies += scored.anomaly
-            if db is not None:
-                db.submit(row.trades)
-            if n % CHUNK == 0:
-                await _flush(bt, db)
-                if progress:
-                    progress.update(n, row.line)
-        await _flush(bt, db)
+        while batch := list(itertools.islice(rows, CHUNK)):
+            for row, scored in zip(batch, bt.feed_rows(batch), strict=True):
+                emit(scored)
+                summary.trades += len(row.trades)
+                summary.anomalies += scored.anomaly
+                if db is not None:
+                    db.submit(row.trades)
+            summary.rows += len(batch)
+            await _flush(bt, db)
+            if progress:
+                progress.update(summary.rows, batch[-1].line)
         if db is not None:
             await db.finish()
     finally:
@@ -203,35 +244,6 @@ def run(rows: Iterable[files.Row], settings: Settings, **kw) -> tuple[list[Score
     bt, out = Backtest(settings, **kw), []
     summary = asyncio.run(drive(rows, bt, out.append))
     return out, bt, summary
-
-
-# ---------------------------------------------------------------------- command line
-def main(settings: Settings, args) -> int:
-    path = args.input
-    kind = files.sniff(path)  # a bad header: FileFormatError -> exit 2
-    settings = sampling.plan(settings, kind, files.read(path, settings.pair), scale=args.scale,
-                             retrain_seconds=args.retrain_seconds, train_hours=args.train_hours)
-    log.info("backtest %s (%s): %s", path, kind, sampling.describe(settings))
-    bt = Backtest(settings, on_fit=backtest_store.mlflow_logger(settings) if args.mlflow else None)
-    progress = Progress(path) if sys.stderr.isatty() and not args.no_progress else None
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".partial")  # a failed run leaves no half-written output
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            summary = asyncio.run(drive(files.read(path, settings.pair), bt,
-                                        lambda s: writer.writerow(s.cells()),
-                                        store=args.store, progress=progress))
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        if progress:
-            progress.close()
-    tmp.replace(out)
-    print(f"backtest {path} -> {out}: {summary.line(bt)}", file=sys.stderr)
-    return 0
 
 
 def _iso(ts: float) -> str:

@@ -31,7 +31,7 @@ COMMANDS = {
     "run": ("blink.serve", "run the service (default)"),
     "train": ("blink.model.trainer", "train once on the stored tape and register the model"),
     "record": ("blink.feeds.record", "record the live feed to a tick CSV for replay"),
-    "backtest": ("blink.backtest", "replay a file through the live pipeline, write scores"),
+    "backtest": ("blink.backtest_cli", "replay a file through the live pipeline, write scores"),
     "evaluate": ("blink.evaluate", "backtest, then score detections against labelled windows"),
     "settings": ("blink.cli", "print every setting (resolved values, or --table for markdown)"),
 }

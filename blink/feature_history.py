@@ -21,15 +21,23 @@ class FeatureHistory:
         self._fill = block  # rows used in the newest block
 
     def append(self, ts: float, values) -> None:
-        if self._fill == self.block:
-            self._ts.append(np.empty(self.block))
-            self._x.append(np.empty((self.block, self.width)))
-            self._fill = 0
-        i = self._fill
-        self._ts[-1][i] = ts
-        self._x[-1][i] = values
-        self._fill = i + 1
-        self.count += 1
+        self.extend((ts,), (values,))
+
+    def extend(self, ts, X) -> None:
+        """Append rows at once: `ts` (n,), `X` (n, width), block by block."""
+        ts, X = np.asarray(ts, dtype=np.float64), np.asarray(X, dtype=np.float64)
+        done, n = 0, len(ts)
+        while done < n:
+            if self._fill == self.block:
+                self._ts.append(np.empty(self.block))
+                self._x.append(np.empty((self.block, self.width)))
+                self._fill = 0
+            i = self._fill
+            k = min(n - done, self.block - i)
+            self._ts[-1][i:i + k] = ts[done:done + k]
+            self._x[-1][i:i + k] = X[done:done + k]
+            self._fill, done = i + k, done + k
+        self.count += n
 
     def window(self, start: float, end: float) -> np.ndarray:
         """Rows with start < ts <= end, oldest first (blocks before `start` are dropped)."""

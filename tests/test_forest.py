@@ -31,8 +31,10 @@ def test_matches_sklearn_on_10000_rows(n_estimators, max_samples, max_features):
     rows[:100] *= 50  # far outside the training range
     np.testing.assert_allclose(forest.score_samples(rows), model.score_samples(rows),
                                rtol=0, atol=1e-12)
-    for x in rows[:50]:
+    batch = forest.score_samples(rows)
+    for i, x in enumerate(rows[:50]):
         assert abs(forest.score_one(x) - model.score_samples(x[None])[0]) <= 1e-12
+        assert forest.score_one(x) == batch[i]  # alone or in a batch: the same bits
 
 
 def test_rows_on_split_thresholds_round_like_sklearn():

@@ -74,24 +74,27 @@ class CompiledForest:
         return len(self.roots)
 
     def leaves(self, X: np.ndarray) -> np.ndarray:
-        """The leaf reached in every tree: (n_rows, n_trees) node indexes (X already float64)."""
-        nodes = np.broadcast_to(self.roots, (len(X), self.n_trees)).copy()
-        rows = np.arange(len(X))[:, None]
+        """The leaf reached in every tree: (n_rows, n_trees) node indexes (X already float64,
+        C-contiguous). Flat `take` gathers: X as one vector, row offsets added once."""
+        n = len(X)
+        flat = X.reshape(-1)
+        offsets = np.arange(0, n * self.n_features, self.n_features)[:, None]
+        nodes = np.tile(self.roots, (n, 1))
         feature, threshold, base = self.feature, self.threshold, self.base
         for _ in range(self.depth):
-            nodes = base[nodes] + (X[rows, feature[nodes]] <= threshold[nodes])
+            decide = flat.take(offsets + feature.take(nodes)) <= threshold.take(nodes)
+            nodes = base.take(nodes) + decide
         return nodes
 
     def score_one(self, x: np.ndarray) -> float:
-        """score_samples of one row (1-D, n_features)."""
+        """score_samples of one row (1-D, n_features): the same walk on 1-D arrays, then the
+        same sum and finish as a batch, so a row scores bit-identically alone or in a batch."""
         x = np.asarray(x, dtype=np.float32).astype(np.float64)
-        # one row: decide every node at once (a few vectorised passes over all nodes), then
-        # each level is a single gather for all trees
-        step = self.base + (x[self.feature] <= self.threshold)
         nodes = self.roots
+        feature, threshold, base = self.feature, self.threshold, self.base
         for _ in range(self.depth):
-            nodes = step[nodes]
-        return float(self._finish(self.value[nodes].sum()))
+            nodes = base.take(nodes) + (x.take(feature.take(nodes)) <= threshold.take(nodes))
+        return float(self._scores(nodes[None, :])[0])
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         """Like `IsolationForest.score_samples`: higher = more normal, in [-1, 0)."""
@@ -100,11 +103,12 @@ class CompiledForest:
             X = X[None, :]
         if X.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} features, got {X.shape[1]}")
-        out = np.empty(len(X))
-        for start in range(0, len(X), CHUNK):
-            nodes = self.leaves(X[start:start + CHUNK])
-            out[start:start + CHUNK] = self.value[nodes].sum(axis=1)
-        return self._finish(out)
+        return np.concatenate([self._scores(self.leaves(X[start:start + CHUNK]))
+                               for start in range(0, len(X), CHUNK)] or [np.empty(0)])
+
+    def _scores(self, nodes: np.ndarray) -> np.ndarray:
+        """Scores from the leaves reached, (n_rows, n_trees) -> n_rows."""
+        return self._finish(self.value.take(nodes).sum(axis=1))
 
     def _finish(self, depths):
         if self.denominator == 0:  # a single training sample: sklearn scores it -1

@@ -15,7 +15,9 @@ relative to the training distribution: robust z = (x - median) / (1.4826 * MAD).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -80,11 +82,40 @@ class ServedModel:
         return raw < self.threshold
 
     def anomaly_score(self, raw: float) -> float:
-        """1 - F_train(raw): 0 = most normal training score, 1 = below every training score."""
+        """1 - F_train(raw): 0 = most normal training score, 1 = below every training score.
+
+        F is the linear interpolation of the training-score quantiles, computed exactly as
+        `np.interp` does (same index, same formula: equal to `anomaly_scores`) but with
+        `bisect` on Python floats: ~1 µs instead of ~10 for one value."""
+        cdf = self._cdf
+        if cdf is None:
+            return float(raw < self.threshold)
+        q, levels = cdf
+        if raw != raw:  # NaN, as np.interp
+            return raw
+        j = bisect_right(q, raw) - 1
+        if j < 0:
+            return 1.0 - levels[0]
+        if j >= len(q) - 1 or q[j] == raw:
+            return 1.0 - levels[j]
+        slope = (levels[j + 1] - levels[j]) / (q[j + 1] - q[j])
+        return 1.0 - (slope * (raw - q[j]) + levels[j])
+
+    def anomaly_scores(self, raw: np.ndarray) -> np.ndarray:
+        """`anomaly_score` of every value of `raw` (one vectorised call)."""
+        raw = np.asarray(raw, dtype=np.float64)
+        cdf = self._cdf
+        if cdf is None:
+            return (raw < self.threshold).astype(np.float64)
+        return 1.0 - np.interp(raw, *cdf)
+
+    @cached_property
+    def _cdf(self) -> tuple[list[float], list[float]] | None:
+        """(training-score quantiles, their levels) as Python floats, or None without them."""
         q = self.train_stats.get("score_quantiles")
         if not q:
-            return float(raw < self.threshold)
-        return float(1.0 - np.interp(raw, q, self.train_stats["quantile_levels"]))
+            return None
+        return [float(v) for v in q], [float(v) for v in self.train_stats["quantile_levels"]]
 
     def explain(self, x: np.ndarray, top: int = 3) -> list[dict]:
         """The `top` features most extreme vs training, most extreme first."""
