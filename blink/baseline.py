@@ -38,17 +38,14 @@ class ZScore:
         self.n_features = len(names)
 
     def score_one(self, x) -> float:
-        vol = x[self.vol]
-        if not vol > 0:
-            return 0.0
-        return -max(abs(x[i]) / (vol * f) for i, f in zip(self.ret, self.factor, strict=True))
+        return float(self.score_samples(x)[0])
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         sigma = X[:, [self.vol]] * np.asarray(self.factor)
         z = np.divide(np.abs(X[:, self.ret]), sigma, out=np.zeros_like(sigma),
                       where=sigma > 0)
-        return -z.max(axis=1)
+        return 0.0 - z.max(axis=1)  # 0.0 - 0.0 is +0.0, as score_one gives
 
 
 def fit(X: np.ndarray, settings, feature_names=FEATURE_NAMES) -> FitResult:
