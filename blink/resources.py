@@ -36,7 +36,11 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     if not dsn:
         loop = asyncio.get_running_loop()
         embedded = db.EmbeddedPostgres(settings.data_dir)
-        dsn = await loop.run_in_executor(app[keys.EXECUTOR], embedded.start)
+        try:
+            dsn = await loop.run_in_executor(app[keys.EXECUTOR], embedded.start)
+        except Exception as e:  # a full or read-only data dir, say: one clear line, exit 1
+            raise RuntimeError(f"cannot start the embedded PostgreSQL in {embedded.pgdata}: "
+                               f"{type(e).__name__}: {e}") from e
         log.info("embedded PostgreSQL running in %s", embedded.pgdata)
     try:
         app[keys.POOL] = await db.create_pool(dsn, settings.schema)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -13,6 +14,15 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 MIGRATIONS_LOCK = 0x0B11_4B00  # advisory lock id: one migrator at a time
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def check_schema(schema: str) -> str:
+    """A schema name is quoted into SQL (identifiers cannot be parameters): allow only a
+    plain lower-case identifier, such as Blink's own public/replay/synthetic/backtest."""
+    if not SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(f"not a plain schema name: {schema!r}")
+    return schema
 
 
 class EmbeddedPostgres:
@@ -50,7 +60,7 @@ def migrations() -> list[tuple[int, str, str]]:
 
 async def migrate(conn: asyncpg.Connection, schema: str = "public") -> list[str]:
     """Apply the migrations not yet applied to `schema`; safe to run any number of times."""
-    applied_now = []
+    applied_now, schema = [], check_schema(schema)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATIONS_LOCK)
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -76,6 +86,7 @@ async def migrate(conn: asyncpg.Connection, schema: str = "public") -> list[str]
 
 async def create_pool(dsn: str, schema: str = "public", **kw) -> asyncpg.Pool:
     """A pool whose connections see `schema` first; migrations applied once at creation."""
+    check_schema(schema)
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn, schema)

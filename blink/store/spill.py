@@ -62,6 +62,8 @@ class Spill:
             except OSError:  # disk full, read-only...: leave the file as it was, no torn row
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, start)
+                    if start == 0:  # nor an empty file nobody would ever drain
+                        self.path.unlink()
                 raise
         finally:
             os.close(fd)

@@ -15,12 +15,18 @@ import hmac
 import json
 import logging
 
+import asyncpg
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from blink import keys
+from blink.logs import RateLimited
 
 log = logging.getLogger(__name__)
+_limited = RateLimited(log)
+# what a query raises while PostgreSQL is down or restarting (connection refused, cut, timeout)
+DB_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+           asyncpg.OperatorInterventionError)
 
 PROTECTED_EXACT = frozenset({"/score", "/demo/data"})
 PROTECTED_PREFIX = "/api/"
@@ -89,6 +95,11 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
         return json_error(e.status, e.reason.lower(), **extra)
     except asyncio.CancelledError:
         raise
+    except DB_DOWN as e:  # PostgreSQL unreachable: the routes that query it say so, briefly
+        metrics.http_errors.labels(status="503").inc()
+        _limited.warning("db", "%s %s: database unavailable: %s", request.method, request.path,
+                         e)
+        return json_error(503, "database unavailable", detail=type(e).__name__)
     except Exception:
         metrics.http_errors.labels(status="500").inc()
         log.exception("unhandled error on %s %s", request.method, request.path)

@@ -30,11 +30,11 @@ def frame(kind: str, payload: dict) -> bytes:
 async def stream(request: web.Request) -> web.StreamResponse:
     app = request.app
     stop = app[keys.SHUTDOWN]
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream",
-        "Cache-Control": "no-cache, no-transform",
-        "X-Accel-Buffering": "no",
-    })
+    headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache, no-transform",
+               "X-Accel-Buffering": "no"}
+    if request.method == "HEAD":  # the headers only: an endless body would corrupt the reply
+        return web.Response(headers=headers)
+    response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     await response.write(f"retry: {RETRY_MS}\n".encode() + frame("hello", {
         "source": app[keys.LATEST].source, "product_id": app[keys.LATEST].product_id}))
