@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 import aiohttp
@@ -20,7 +20,7 @@ SETTINGS = web.AppKey("settings", Settings)
 HEALTH = web.AppKey("health", Health)
 METRICS = web.AppKey("metrics", Metrics)
 LATEST = web.AppKey("latest", Latest)
-EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+EXECUTOR = web.AppKey("executor", Executor)
 POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Any)  # redis.asyncio.Redis, or None when not configured
 HTTP = web.AppKey("http", aiohttp.ClientSession)

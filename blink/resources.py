@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 from aiohttp import web
 
 from blink import __version__, keys
 from blink.config import redact
+from blink.executor import DaemonExecutor
 from blink.store import db
 
 log = logging.getLogger(__name__)
@@ -19,12 +19,10 @@ log = logging.getLogger(__name__)
 
 async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
     """Thread pool for blocking work (fitting, MLflow, embedded PostgreSQL start/stop)."""
-    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blink-worker")
+    pool = DaemonExecutor(max_workers=4)
     app[keys.EXECUTOR] = pool
     yield
-    # queued work is cancelled; a call already running (an MLflow request, say) finishes in
-    # its thread without holding up the shutdown (the interpreter joins it at exit)
-    pool.shutdown(wait=False, cancel_futures=True)
+    pool.shutdown()  # a call still running does not hold up the exit (see executor.py)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
