@@ -18,6 +18,7 @@ from blink.config import ConfigError, Settings
 from blink.health import Health
 from blink.metrics import Metrics
 from blink.model import registry, retrain
+from blink.model import worker as model_worker
 from blink.state import Latest
 from blink.store import retention
 from blink.web import health
@@ -53,7 +54,7 @@ def create_app(settings: Settings) -> web.Application:
 
     ctx = app.cleanup_ctx
     ctx.extend([resources.executor_ctx, resources.database_ctx, resources.redis_ctx,
-                resources.http_ctx])
+                resources.http_ctx, model_worker.worker_ctx])
     if "ingest" in roles:
         # the detector exists before the watcher swaps a model into it, and before the tape
         ctx.extend([scoring.detector_ctx, registry.watcher_ctx, alerts.alerts_ctx,

@@ -21,6 +21,7 @@ HEALTH = web.AppKey("health", Health)
 METRICS = web.AppKey("metrics", Metrics)
 LATEST = web.AppKey("latest", Latest)
 EXECUTOR = web.AppKey("executor", Executor)
+WORKER = web.AppKey("worker", Executor)  # the model worker process (model/worker.py)
 POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Any)  # redis.asyncio.Redis, or None when not configured
 HTTP = web.AppKey("http", aiohttp.ClientSession)

@@ -26,6 +26,9 @@ class Metrics:
                                        registry=r)
         self.feed_lag = Gauge("blink_feed_lag_seconds", "Now minus the newest trade time",
                               registry=r)
+        self.feed_behind = Gauge("blink_feed_behind_seconds",
+                                 "Now minus the exchange time of the last heartbeat read "
+                                 "(how far reading lags the exchange)", registry=r)
         self.writer_queue_depth = Gauge("blink_writer_queue_depth",
                                         "Trades waiting to be written", registry=r)
         self.writer_spilled = Counter("blink_writer_spilled", "Trades spilled to disk",

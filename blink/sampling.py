@@ -9,7 +9,9 @@ instead. With Δ the median interval between consecutive rows (over the first 1,
   i.e. ret_1s is the one-row return; "30 s" spans 15 rows, the longest, "600 s", 300 rows);
   `min_history_seconds` is scaled alike (the longest window half full before scoring);
 - **retrain**: every `RETRAIN_ROWS × Δ` of event time (hourly for 1-minute bars), on the
-  trailing `TRAIN_ROWS × Δ` (at least the configured `train_hours`).
+  trailing `TRAIN_ROWS × Δ` (at least the configured `train_hours`); the first fit after
+  `FIRST_FIT_ROWS` warm rows (10 hours of 1-minute bars) at most — the live default
+  (`train_min_rows`, counted in trades at ~7/s) would never be reached by a day of bars.
 
 `--scale`, `--retrain-seconds` and `--train-hours` override the rule, for any input.
 """
@@ -28,7 +30,8 @@ ROW_STREAMS = ("bars", "series")
 SAMPLE_ROWS = 1000
 SCALE_PER_INTERVAL = 0.5  # chosen in docs/evaluation.md (grid on real 1-minute bars)
 RETRAIN_ROWS = 60
-TRAIN_ROWS = 2400  # 4 x the default train_min_rows
+TRAIN_ROWS = 2400  # 40 hours of 1-minute bars
+FIRST_FIT_ROWS = 600
 
 
 def interval(rows: Iterable) -> float | None:
@@ -51,7 +54,8 @@ def plan(settings: Settings, kind: str, rows: Iterable, *, scale: float | None =
         auto = SCALE_PER_INTERVAL * delta
         derived = {"feature_scale": auto,
                    "retrain_seconds": RETRAIN_ROWS * delta,
-                   "train_hours": max(settings.train_hours, TRAIN_ROWS * delta / 3600)}
+                   "train_hours": max(settings.train_hours, TRAIN_ROWS * delta / 3600),
+                   "train_min_rows": min(settings.train_min_rows, FIRST_FIT_ROWS)}
     if scale is not None:
         derived["feature_scale"] = scale
     if retrain_seconds is not None:

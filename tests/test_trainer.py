@@ -133,15 +133,15 @@ def _frame(result, X):
 async def test_worker_process_is_ended_mid_task(make_settings):
     import time
 
-    from blink.model import retrain
+    from blink.model import worker as model_worker
 
-    process = retrain.worker(make_settings())
+    process = model_worker.spawn(make_settings())
     pid = await asyncio.wrap_future(process.submit(os.getpid))  # the worker is up
     assert pid != os.getpid()
     busy = asyncio.wrap_future(process.submit(time.sleep, 60))
     await asyncio.sleep(0.2)  # the sleep has started
     [child] = process._processes.values()
-    retrain.stop(process)
+    model_worker.stop(process)
     await asyncio.to_thread(child.join, 20)
     assert not child.is_alive()
     with pytest.raises(BaseException):  # noqa: B017 - cancelled or broken: either way, ended

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import time
+from datetime import datetime
 
 import aiohttp
 import orjson
@@ -166,6 +167,7 @@ class CoinbaseSource:
             if m.get("product_id") == self.product:
                 tape.heartbeat(last)
                 self._heartbeat(tape)
+                self._behind(m.get("time"))
         elif kind == "error":
             self._error(m)
         elif kind == "subscriptions":
@@ -180,6 +182,16 @@ class CoinbaseSource:
                                      reconnects=self.reconnects,
                                      contiguous_id=tape.contiguous_id)
         self.component.last_success = now
+
+    def _behind(self, stamp: object) -> None:
+        """How far reading lags the exchange: now minus the heartbeat's own time (no trade
+        needed, so a quiet market is not lag). Shown in /readyz, which flags it when large."""
+        try:
+            behind = time.time() - datetime.fromisoformat(str(stamp)).timestamp()
+        except ValueError:
+            return  # a heartbeat without a usable time: nothing to measure
+        self.metrics.feed_behind.set(behind)
+        self.component.detail["feed_lag_seconds"] = round(behind, 3)
 
     def _error(self, m: dict) -> None:
         message, reason = str(m.get("message", "")), str(m.get("reason", ""))

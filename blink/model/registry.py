@@ -19,6 +19,7 @@ import json
 import logging
 import tempfile
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from aiohttp import web
 
 from blink import features, keys, tasks
 from blink.model import tracking
+from blink.model import worker as model_worker
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +120,13 @@ async def check(app: web.Application) -> bool:
     """Re-resolve once; swap a newly resolved model in. True when a model was swapped."""
     settings, slot = app[keys.SETTINGS], app[keys.MODEL]
     health = app[keys.HEALTH]["model"]
-    loop, executor = asyncio.get_running_loop(), app[keys.EXECUTOR]
-    resolved = await loop.run_in_executor(executor, resolve, settings)
+    # in the model worker process: this one never imports mlflow or sklearn
+    loop, executor = asyncio.get_running_loop(), model_worker.get(app)
+    try:
+        resolved = await loop.run_in_executor(executor, resolve, settings)
+    except BrokenProcessPool:
+        model_worker.renew(app)
+        raise
     if resolved is None or resolved.label == slot.label:
         health.success(model=slot.label, registered=resolved is not None)
         return False

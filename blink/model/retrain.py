@@ -9,8 +9,8 @@ shown in /readyz ("training"), and retried at the next scheduled time. After a p
 model watcher of this process re-resolves at once.
 
 The tape is read on the event loop (one async binary COPY); features, fit and MLflow log run
-in ONE long-lived worker PROCESS, not a thread: the feature pass is a Python loop over every
-trade (~5 s for 300,000), and in a thread it would hold the GIL against the event loop
+in the model worker PROCESS (`worker.py`), not a thread: the feature pass is a Python loop
+over every trade (~5 s for 300,000), and in a thread it would hold the GIL against the event loop
 (measured: loop wake-up lag p99 0.7 ms idle -> 72 ms during the feature pass). The worker
 costs its own interpreter (~250 MB with mlflow imported) and is started lazily by `spawn`.
 """
@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import signal
 import time
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from blink import keys, logs, tasks
+from blink import keys, tasks
 from blink.model import registry, trainer
+from blink.model import worker as model_worker
 from blink.model.dataset import newest_trade_time
 
 log = logging.getLogger(__name__)
@@ -42,18 +40,6 @@ async def event_time(app: web.Application) -> datetime | None:
     if latest is not None:
         return latest
     return await newest_trade_time(app[keys.POOL], app[keys.SETTINGS].pair)
-
-
-def _init_worker(level: str, fmt: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service decides when the worker ends
-    logs.setup(level, fmt)
-
-
-def worker(settings) -> ProcessPoolExecutor:
-    """The training process (spawned, so no state is inherited from the event loop)."""
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker,
-                               initargs=(settings.log_level, settings.log_format))
 
 
 async def attempt(app: web.Application, end: datetime, executor=None) -> str:
@@ -95,25 +81,16 @@ async def attempt(app: web.Application, end: datetime, executor=None) -> str:
 async def _schedule(app: web.Application) -> None:
     every = timedelta(seconds=app[keys.SETTINGS].retrain_seconds)
     due: datetime | None = None  # event time of the next retrain; None: as soon as possible
-    process = worker(app[keys.SETTINGS])
-    try:
-        while True:
-            end = await event_time(app)
-            if end is not None and (due is None or end >= due):
-                outcome = await attempt(app, end, process)
-                due = None if outcome == "too_few_rows" else end + every
-            await asyncio.sleep(TICK_SECONDS)
-    finally:
-        stop(process)
-
-
-def stop(process: ProcessPoolExecutor) -> None:
-    """End the worker now, even mid-fit: shutdown must not wait for a retrain (it is redone
-    after a restart; MLflow's stores survive a killed writer)."""
-    workers = list((getattr(process, "_processes", None) or {}).values())  # public in 3.14
-    process.shutdown(wait=False, cancel_futures=True)
-    for w in workers:
-        w.terminate()
+    while True:
+        end = await event_time(app)
+        if end is not None and (due is None or end >= due):
+            try:
+                outcome = await attempt(app, end, model_worker.get(app))
+            except BrokenProcessPool:
+                model_worker.renew(app)  # the worker died: a fresh one for the next attempt
+                raise
+            due = None if outcome == "too_few_rows" else end + every
+        await asyncio.sleep(TICK_SECONDS)
 
 
 async def _run(app: web.Application) -> None:

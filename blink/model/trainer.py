@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 import time
@@ -148,7 +149,10 @@ def train_on_tape(rows: np.ndarray, settings, meta: dict):
     X = dataset.feature_matrix(rows, settings)
     meta = {**meta, "feature_rows": dataset.warm_rows(X)}
     result = fit(X, settings, meta["feature_names"])
-    return result, tracking.log_to_mlflow(result, settings, meta)
+    info = tracking.log_to_mlflow(result, settings, meta)
+    # the fitted forest stays here (it is in the registry now): unpickling it in the service
+    # process would import sklearn and scipy there (~160 MB) for nothing
+    return dataclasses.replace(result, model=None), info
 
 
 async def retrain_once(pool, settings, end_time: datetime, executor=None):
