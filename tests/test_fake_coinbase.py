@@ -134,6 +134,14 @@ async def test_wire_faults_drop_duplicate_reorder_and_noise(aiohttp_server):
     assert offs == [1, 3, 4, 6, 5, 7, 4]
 
 
+async def _after_text(ws) -> aiohttp.WSMessage:
+    """The first non-text message (heartbeats already queued may come before it)."""
+    while True:
+        msg = await ws.receive(timeout=5)
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            return msg
+
+
 async def test_stall_abort_clean_close_and_slow_consume(aiohttp_server):
     fake, server = await serve_fake(aiohttp_server, history=5, heartbeat_interval=0.05)
     async with aiohttp.ClientSession() as s:
@@ -148,7 +156,7 @@ async def test_stall_abort_clean_close_and_slow_consume(aiohttp_server):
             await ws.send_json(SUB)
             await frames(ws, 2)
             fake.abort_all()
-            msg = await ws.receive(timeout=5)
+            msg = await _after_text(ws)
             assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
             assert ws.close_code == 1006  # no close frame
         for reason in ("", "deprecated hostname"):
@@ -156,7 +164,7 @@ async def test_stall_abort_clean_close_and_slow_consume(aiohttp_server):
                 await ws.send_json(SUB)
                 await frames(ws, 2)
                 fake.close_all(1000, reason)
-                msg = await ws.receive(timeout=5)
+                msg = await _after_text(ws)
                 assert msg.type is aiohttp.WSMsgType.CLOSE
                 assert (msg.data, msg.extra) == (1000, reason)
         fake.slow_consume_limit = 10
@@ -166,7 +174,7 @@ async def test_stall_abort_clean_close_and_slow_consume(aiohttp_server):
             fake.emit(100)  # the backlog passes the limit before anything is sent
             (err,) = await frames(ws, 1)
             assert err["type"] == "error" and err["message"] == "ErrSlowConsume"
-            msg = await ws.receive(timeout=5)
+            msg = await _after_text(ws)
             assert msg.type is aiohttp.WSMsgType.CLOSE
 
 
