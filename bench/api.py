@@ -15,9 +15,9 @@ from bench.service import blink, get, scratch_database, wait_ready
 WRK_SECONDS = 10
 
 
-def wrk(url: str, connections: int = 32) -> dict:
+def wrk(url: str, connections: int = 32, seconds: int = WRK_SECONDS) -> dict:
     """req/s, p50 and p99 (ms) from `wrk --latency`."""
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{WRK_SECONDS}s", "--latency", url],
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
