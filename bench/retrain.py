@@ -21,7 +21,10 @@ TRADES = 315_000  # 12 h at 7.3 trades/s
 async def _seed(dsn: str, end: datetime) -> None:
     from tests.trainfixtures import synthetic_trades
 
-    rows = synthetic_trades(TRADES, start=end - timedelta(hours=12), seed=3)
+    start = end - timedelta(hours=12)
+    rows = synthetic_trades(TRADES, start=start, seed=3)  # ~1 trade/s: squeeze into 12 h
+    squeeze = timedelta(hours=12) / (rows[-1][2] - start) * 0.999
+    rows = [(p, i, start + (t - start) * squeeze, *rest) for p, i, t, *rest in rows]
     pool = await db.create_pool(dsn)
     async with pool.acquire() as conn:
         await conn.copy_records_to_table(
