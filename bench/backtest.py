@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
-import os
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.report import table, write_section
+from bench.service import scratch_database
 from blink import backtest, config, files, ticks
 from blink.broadcast import Broadcaster
 from blink.detector import Detector
@@ -33,7 +32,6 @@ from blink.state import Latest
 
 HOURS = 2.0
 REPEATS = 3
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def best_rate(n: int, fn) -> float:
@@ -47,31 +45,6 @@ def best_rate(n: int, fn) -> float:
 
 def settings(data_dir: str, **kw) -> config.Settings:
     return config.load(flags={"data_dir": data_dir, **kw}, env={})
-
-
-async def _database() -> tuple[str, str | None]:
-    """(dsn, name of a database to drop afterwards or None)."""
-    if os.environ.get("PG_DSN"):
-        return config.normalize_dsn(os.environ["PG_DSN"]), None
-    import asyncpg
-
-    name = f"blink_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(ADMIN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{ADMIN.rsplit('/', 1)[0]}/{name}", name
-
-
-async def _drop(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(ADMIN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def run() -> str:
@@ -116,16 +89,13 @@ def run() -> str:
 
         rates["off"] = best_rate(n, lambda: backtest.run(files.read(path), base, fit=timed_fit))
 
-        dsn, throwaway = asyncio.run(_database())
-        stored = dataclasses.replace(base, pg_dsn=dsn)
-        try:
+        with scratch_database() as dsn:
+            stored = dataclasses.replace(base, pg_dsn=dsn)
+
             def on() -> None:
                 b = backtest.Backtest(stored)
                 asyncio.run(backtest.drive(files.read(path), b, lambda s: None, store=True))
             rates["on"] = best_rate(n, on)
-        finally:
-            if throwaway:
-                asyncio.run(_drop(throwaway))
     retrains, fitting = len(bt.fits), sum(fit_seconds) / REPEATS  # per store-off run
 
     def r(key: str) -> str:

@@ -5,22 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 
+from tests.faultkit import free_port  # the one helper; bench.pipeline imports it from here
+
 ADMIN_DSN = os.environ.get("BLINK_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def get(url: str, timeout: float = 2.0) -> tuple[int, dict]:

@@ -48,17 +48,26 @@ async def pg_dsn():
     why = _reachable(PG_ADMIN_DSN, 5432)
     if why:
         _missing("PostgreSQL", why)
+    dsn = await create_database()
+    yield dsn
+    await drop_database(dsn)
+
+
+async def create_database() -> str:
+    """A fresh, empty database on the test server; its DSN."""
     name = f"blink_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_database(dsn: str) -> None:
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
     finally:
         await admin.close()
 
@@ -99,3 +108,12 @@ def make_settings(tmp_path):
 async def settings(make_settings, pg_dsn):
     """Settings pointed at this test's own database (no Redis, no embedded PostgreSQL)."""
     return make_settings(pg_dsn=pg_dsn)
+
+
+@pytest.fixture
+async def rig(aiohttp_server, make_settings, pg_dsn):
+    """Builds a fake Coinbase exchange plus a Blink ingest app (tests/fakes/rig.py)."""
+    from tests.fakes.rig import rigs
+
+    async with rigs(aiohttp_server, make_settings, pg_dsn) as build:
+        yield build

@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 from blink.app import create_app
+from tests.faultkit import free_port
 
 
 async def test_healthz_and_readyz(aiohttp_client, settings):
@@ -23,20 +24,10 @@ async def test_healthz_and_readyz(aiohttp_client, settings):
     assert body["source"] == "coinbase"
 
 
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_embedded_run_and_graceful_sigterm(tmp_path):
     """`python -m blink` on embedded defaults comes up, answers, and stops PostgreSQL on SIGTERM."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BLINK_PORT": str(port), "BLINK_DATA_DIR": str(tmp_path / "d"),
            "BLINK_SOURCE": "synthetic", "BLINK_SPEED": "10"}
     for k in ("PG_DSN", "REDIS_URL", "REDIS_HOST", "MLFLOW_TRACKING_URI"):

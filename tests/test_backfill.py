@@ -8,13 +8,6 @@ import pytest
 
 from blink.feeds.backfill import plan
 from tests.fakes.coinbase import FakeCoinbase
-from tests.fakes.rig import rigs
-
-
-@pytest.fixture
-async def rig(aiohttp_server, make_settings, pg_dsn):
-    async with rigs(aiohttp_server, make_settings, pg_dsn) as build:
-        yield build
 
 
 def test_plan_chunks_big_holes_and_shares_requests_between_near_ones():

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from blink.feeds.coinbase import MAX_FRAME_BYTES
 from tests.fakes import wait_until
-from tests.fakes.rig import rigs
 
 MATCH = {"type": "match", "trade_id": 5, "maker_order_id": "m", "taker_order_id": "t",
          "side": "buy", "size": "0.1", "price": "84000.00", "product_id": "BTC-USD",
@@ -61,12 +58,6 @@ IGNORED = [  # well-formed frames Blink has no use for: skipped without a count
     match(product_id="ETH-USD", trade_id=10**9),
     json.dumps({"type": "status", "payload": "x" * 200_000}),  # big but under the limit
 ]
-
-
-@pytest.fixture
-async def rig(aiohttp_server, make_settings, pg_dsn):
-    async with rigs(aiohttp_server, make_settings, pg_dsn) as build:
-        yield build
 
 
 async def test_bad_frames_are_counted_and_skipped_without_losing_a_trade(rig):

@@ -9,13 +9,6 @@ import pytest
 
 from blink import keys
 from tests.fakes import wait_until
-from tests.fakes.rig import rigs
-
-
-@pytest.fixture
-async def rig(aiohttp_server, make_settings, pg_dsn):
-    async with rigs(aiohttp_server, make_settings, pg_dsn) as build:
-        yield build
 
 
 async def test_clean_stream_is_stored_exactly_and_health_shows_the_feed(rig):

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from blink import config
+from tests.faultkit import free_port
 
 ROOT = Path(__file__).parents[1]
 KNOWN = {f.metadata["env"] for f in config.FIELDS.values()} | {"BLINK_CONFIG"}
@@ -185,14 +186,6 @@ def test_no_secrets_in_examples():
                 assert str(value).startswith("${"), f"compose {name}: {var} must be ${{VAR}}"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def _run(argv: list[str], env: dict[str, str]) -> int:
     proc = await asyncio.create_subprocess_exec(*argv, env=env, cwd=ROOT,
                                                 stdout=subprocess.DEVNULL,
@@ -204,7 +197,7 @@ async def test_entrypoint_runs_locally_and_healthcheck_works(pg_dsn, tmp_path):
     """ENTRYPOINT + CMD as the image runs them (WORKDIR has config.toml, ENV from the file)."""
     argv = json.loads(instr("ENTRYPOINT")[0]) + json.loads(instr("CMD")[0])
     argv = [sys.executable if a == "python" else a for a in argv]
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in KNOWN}
     env.update({k: v for k, v in image_env().items() if k != "PATH"})
     env.update(BLINK_DATA_DIR=str(tmp_path / "data"), BLINK_HOST="127.0.0.1",

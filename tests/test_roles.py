@@ -11,50 +11,22 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
 
 import aiohttp
 import asyncpg
 import pytest
 
-from tests.conftest import PG_ADMIN_DSN
+from tests.conftest import create_database, drop_database
 from tests.fakes import rest_url, serve_fake, wait_until, ws_url
+from tests.faultkit import free_port
 from tests.trainfixtures import insert_trades, synthetic_trades
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-async def _new_database() -> str:
-    name = f"blink_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def _drop_database(dsn: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 class Proc:
     def __init__(self, env: dict, *args: str) -> None:
-        self.env, self.args, self.port = env, args, _free_port()
+        self.env, self.args, self.port = env, args, free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -79,7 +51,7 @@ async def _get(session, url):
 async def test_ingest_train_plus_two_api_match_a_monolith(aiohttp_server, tmp_path, redis_url):
     url, prefix = redis_url
     fake, server = await serve_fake(aiohttp_server, history=50, rate=7.0, compress=False)
-    split_db, mono_db, train_db = [await _new_database() for _ in range(3)]
+    split_db, mono_db, train_db = [await create_database() for _ in range(3)]
     mlflow = f"sqlite:///{tmp_path / 'mlflow.db'}"
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("BLINK_", "PG_", "REDIS_", "MLFLOW_"))}
@@ -185,7 +157,7 @@ async def test_ingest_train_plus_two_api_match_a_monolith(aiohttp_server, tmp_pa
     finally:
         errs = [await p.stop() for p in procs if p.proc is not None]
         for db in (split_db, mono_db, train_db):
-            await _drop_database(db)
+            await drop_database(db)
     for err in errs:
         assert "Traceback" not in err, err[-3000:]
 
