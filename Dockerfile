@@ -13,17 +13,23 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv
+# a C compiler for Blink's two C kernels (setup.py); it stays in this stage. Not pinned:
+# Debian stable's point releases replace these versions, and a pin would break the build
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # dependencies first (a layer that changes only with uv.lock), then the project itself
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-project
-COPY README.md ./
+COPY README.md setup.py ./
 COPY blink/ blink/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev
 
-# ---- runtime: the venv, the code, the dashboard assets; no build tools ------------------
+# ---- runtime: the venv, the code (with its built kernels), the dashboard assets; no compiler ------------------
 FROM python:3.11-slim-bookworm AS runtime
 # a fixed non-root user (PostgreSQL will not run as root: pgserver would add a user for it)
 RUN groupadd --system --gid 10001 blink \

@@ -22,7 +22,7 @@ import numpy as np
 
 from blink.features import BASE_WINDOW, FEATURE_NAMES, WINDOWS
 from blink.model import served
-from blink.model.trainer import FitResult, TooFewRows
+from blink.model.trainer import FitResult, warm_rows
 
 RETURNS = ("ret_1s", "ret_5s", "ret_30s", "ret_300s")
 
@@ -50,14 +50,12 @@ class ZScore:
 
 def fit(X: np.ndarray, settings, feature_names=FEATURE_NAMES) -> FitResult:
     """The baseline's "training": its threshold and score quantiles on the window's rows."""
-    X = np.asarray(X, dtype=np.float64)
-    X = X[np.isfinite(X).all(axis=1)]
-    if len(X) < max(settings.train_min_rows, 2):
-        raise TooFewRows(f"{len(X)} warm feature rows, need {settings.train_min_rows}")
+    X = warm_rows(X, settings)
     model = ZScore(feature_names)
     scores = model.score_samples(X)
     threshold = served.threshold_for(scores, settings.threshold_quantile)
-    return FitResult(model=model, feature_names=tuple(feature_names), threshold=threshold,
+    return FitResult(model=model, forest=model, feature_names=tuple(feature_names),
+                     threshold=threshold,
                      train_stats=served.training_stats(X, scores),
                      metrics={"rows_train": float(len(X)), "threshold": threshold},
                      params={"baseline": "rolling z-score of returns",
@@ -67,6 +65,6 @@ def fit(X: np.ndarray, settings, feature_names=FEATURE_NAMES) -> FitResult:
 
 
 def serve(result: FitResult, version: str, end: float) -> served.ServedModel:
-    return served.ServedModel(result.model, result.feature_names, result.threshold,
+    return served.ServedModel(result.forest, result.feature_names, result.threshold,
                               label=f"baseline v{version}", version=version,
                               trained_at=str(end), train_stats=result.train_stats)

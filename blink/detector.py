@@ -1,14 +1,19 @@
 """Features + the served model -> a score on every trade, the latest state, anomaly events.
 
-`on_trade` runs synchronously for every trade in trade-id order (the tape calls it): it
-updates the feature engine, scores with the current model (one compiled-forest walk), and
-rewrites `Latest` for the routes. `on_trades` does the same for a run of consecutive trades
-(the tape's batches during a burst; the backtest's chunks) with one forest call for all its
-rows (~5 µs a row instead of ~30; the same scores to the last bit). Every
-`feature_cadence_seconds` of event time it publishes a "tick" and buffers a feature row;
-anomaly events go out as "anomaly_start"/"anomaly_end" and are buffered for the `anomalies`
-table. Buffers are bounded and drained by `blink.store.feature_rows`; nothing here waits for
-I/O.
+Two stages, both over arrays (one trade or a burst of them):
+
+- `featurize(ts, price, size, taker)` runs the feature engine (C, `blink.features`) over the
+  trades: their vectors, readiness and trade rate. It does not depend on the model, so the
+  backtest can run it ahead while a retrain is still being fitted;
+- `judge(...)` scores the ready vectors in one compiled-forest call, compares them with the
+  threshold, folds anomalies into events, publishes a "tick" and buffers a feature row every
+  `feature_cadence_seconds` of event time, and rewrites `Latest` for the routes.
+
+`on_trades(trades)` is both for consecutive trades: the tape hands bursts over in batches (see
+`blink.stepbatch`); `on_trade` is a batch of one. Per-trade Python runs only where something
+happens (a tick, an anomalous score, an event closing); the rest is vectorised, with the same
+result as trade by trade (tested). Buffers are bounded and drained by
+`blink.store.feature_rows`; nothing here waits for I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -35,7 +40,6 @@ from blink.trade import Trade
 log = logging.getLogger(__name__)
 
 ROWS_MAX = 86_400  # a day of rows at the default cadence, kept while PostgreSQL is down
-BATCH_SCORE_MIN = 3  # ready rows from which one batched forest call beats per-row calls
 
 
 class NoModel(RuntimeError):
@@ -52,11 +56,19 @@ class FeatureRow(NamedTuple):
     model_version: str | None
 
 
-class TradeScore(NamedTuple):
-    """What one trade gave: its feature vector (None while warming up), score, flag."""
-    values: list[float] | None
-    score_raw: float | None
-    anomalous: bool
+class Featurized(NamedTuple):
+    """What the feature stage gave for a run of trades (arrays of n)."""
+    ts: np.ndarray  # float64 event time
+    price: np.ndarray  # float64
+    values: np.ndarray  # (n, k) float64: the vector after each trade (NaN while not ready)
+    ready: np.ndarray  # bool
+    rate: np.ndarray  # float64: trades per second over the flow window
+
+
+class Judged(NamedTuple):
+    """What the scoring stage gave (arrays of n): score_raw (NaN if unscored), flags."""
+    raw: np.ndarray
+    anomalous: np.ndarray
 
 
 class Detector:
@@ -75,14 +87,15 @@ class Detector:
         self._stream = metrics.predictions.labels(path="stream")
         self._api = metrics.predictions.labels(path="api")
 
-    def set_model(self, served: ServedModel) -> None:
-        """Serve `served` from the next trade on (one assignment: atomic for on_trade)."""
+    def set_model(self, served: ServedModel, rescore: bool = True) -> None:
+        """Serve `served` from the next trade on (one assignment: atomic for on_trade);
+        `rescore`: score the engine's current vector now (the backtest's engine runs ahead)."""
         self.model = served
         latest = self.latest
         latest.threshold, latest.model = served.threshold, served.label
         latest.model_trained_at = served.trained_at
         log.info("scoring with %s (threshold %.6f)", served.label, served.threshold)
-        if self.engine.not_ready() is None:  # score the current vector now, not at next trade
+        if rescore and self.engine.not_ready() is None:  # score it now, not at next trade
             values = self.engine.values()
             raw = served.score_one(values)
             latest.not_ready, latest.score_raw = None, raw
@@ -97,77 +110,95 @@ class Detector:
         """Features, score, latest state, tick and events for one trade (trade-id order)."""
         self.on_trades((trade,))
 
-    def on_trades(self, trades: Sequence[Trade]) -> list[TradeScore]:
-        """`on_trade` for consecutive trades (the tape hands bursts over in batches): the
-        same features, states, ticks and events, the ready rows scored in one forest call
-        (bit-identical to one by one). Returns each trade's (values, score_raw, anomalous)."""
-        engine, model = self.engine, self.model
-        steps = []
-        for trade in trades:
-            ts, price = trade.ts, float(trade.price)
-            engine.update(ts, price, float(trade.size), trade.taker_buy)
-            reason, values = engine.not_ready(), None
-            if reason is None:
-                values = engine.values()
-                if model is None:
-                    reason = "no_model"
-            steps.append((trade, ts, price, values, reason, engine.trade_rate))
-        scores = self._score([s[3] for s in steps if s[4] is None], model)
-        last = steps[-1][0] if steps else None
-        out = []
-        for trade, ts, price, values, reason, rate in steps:
-            raw = next(scores) if reason is None else None
-            anomalous = self._apply(trade, ts, price, values, reason, rate, raw, model,
-                                    trade is last)
-            out.append(TradeScore(values, raw, anomalous))
-        self.latest.updated_wall = time.time()
-        self.metrics.features_age.set(0.0)
-        return out
+    def on_trades(self, trades: Sequence[Trade]) -> Judged:
+        """Both stages for consecutive trades (trade-id order)."""
+        n = len(trades)
+        ts = np.fromiter((t.ts for t in trades), np.float64, n)
+        price = np.fromiter((t.price for t in trades), np.float64, n)
+        size = np.fromiter((t.size for t in trades), np.float64, n)
+        taker = np.fromiter((t.side == "sell" for t in trades), np.bool_, n)
+        return self.judge(self.featurize(ts, price, size, taker), trades)
 
-    def _score(self, rows: list[list[float]], model: ServedModel | None) -> Iterator[float]:
-        """score_raw of every row; `predict_latency` observes each compiled-forest call."""
-        if len(rows) < BATCH_SCORE_MIN:
-            out = []
-            for values in rows:
-                t0 = time.perf_counter()
-                out.append(model.score_one(values))
-                self.metrics.predict_latency.observe(time.perf_counter() - t0)
-        else:
+    def featurize(self, ts: np.ndarray, price: np.ndarray, size: np.ndarray,
+                  taker: np.ndarray) -> Featurized:
+        """The feature stage (no model involved): float64 arrays, `taker` bool."""
+        n = len(ts)
+        values = np.empty((n, len(FEATURE_NAMES)))
+        rate = np.empty(n)
+        self.engine.run(ts, price, size, taker, values, rate)
+        return Featurized(ts, price, values, ~np.isnan(values[:, 0]), rate)
+
+    def judge(self, f: Featurized, trades: Sequence) -> Judged:
+        """The scoring stage for the trades `f` came from, in order. `trades[i]` needs only
+        `.time` and `.trade_id`, and is read only at ticks and at the last trade."""
+        n, model = len(f.ts), self.model
+        raw = np.full(n, np.nan)
+        anomalous = np.zeros(n, bool)
+        if n == 0:
+            return Judged(raw, anomalous)
+        if model is not None and f.ready.any():
             t0 = time.perf_counter()
-            out = model.score(np.array(rows, dtype=np.float64)).tolist()
+            raw[f.ready] = model.score(f.values[f.ready])
             self.metrics.predict_latency.observe(time.perf_counter() - t0)
-        if out:
-            self._stream.inc(len(out))
-        return iter(out)
+            self._stream.inc(int(np.count_nonzero(f.ready)))
+            anomalous = raw < model.threshold  # NaN (unscored) compares False
+        buckets = np.floor(f.ts / self.cadence)
+        first = np.nan if self._bucket is None else self._bucket
+        is_tick = np.diff(buckets, prepend=first) != 0
+        self._bucket = float(buckets[-1])
+        done = 0  # trades before this index went through the event tracker
+        for i in np.flatnonzero(is_tick | anomalous).tolist():
+            self._close_stale(f.ts, done, i)
+            done = i + 1
+            if anomalous[i]:
+                self._anomalous(f, i, float(raw[i]), model)
+            else:
+                self._events(self.tracker.advance(float(f.ts[i])))
+            if is_tick[i]:
+                self._tick(f, i, raw, anomalous, model, trades[i])
+        self._close_stale(f.ts, done, n)
+        self._set_latest(f, n - 1, raw, anomalous, model, trades[n - 1])
+        return Judged(raw, anomalous)
 
-    def _apply(self, trade: Trade, ts: float, price: float, values: list[float] | None,
-               reason: str | None, rate: float, raw: float | None, model: ServedModel | None,
-               last: bool) -> bool:
-        latest = self.latest
-        latest.as_of, latest.trade_id, latest.price = trade.time, trade.trade_id, price
-        latest.trade_rate = rate
-        anomalous = raw is not None and raw < model.threshold
-        bucket = math.floor(ts / self.cadence)
-        tick = bucket != self._bucket
-        if tick or last:  # nothing reads `features` before the batch's next trade replaces it
-            latest.features = None if values is None else dict(zip(FEATURE_NAMES, values,
-                                                                    strict=True))
-        latest.not_ready, latest.score_raw, latest.anomaly = reason, raw, anomalous
-        if anomalous:
-            latest.explanation = model.explain(values)
-            changes = self.tracker.observe(ts, raw, True, model.threshold, model.version,
-                                           lambda: latest.explanation)
-            self.dirty[self.tracker.current.start] = self.tracker.current
-        else:
-            latest.explanation = []
-            changes = self.tracker.advance(ts)
+    def _close_stale(self, ts: np.ndarray, lo: int, hi: int) -> None:
+        """Trades lo..hi-1 are not anomalous: the first one past the gap closes the event."""
+        ev = self.tracker.current
+        if ev is None or lo >= hi:
+            return
+        late = np.flatnonzero(ts[lo:hi] - ev.end > self.tracker.gap)
+        if len(late):
+            self._events(self.tracker.advance(float(ts[lo + late[0]])))
+
+    def _anomalous(self, f: Featurized, i: int, raw: float, model: ServedModel) -> None:
+        changes = self.tracker.observe(float(f.ts[i]), raw, True, model.threshold,
+                                       model.version, lambda: model.explain(f.values[i]))
+        self.dirty[self.tracker.current.start] = self.tracker.current
+        self._events(changes)
+
+    def _events(self, changes: list[tuple[str, AnomalyEvent]]) -> None:
         for kind, event in changes:
             self._event(kind, event)
 
-        if tick:
-            self._bucket = bucket
-            self._tick(trade, price, values, raw, anomalous, model)
-        return anomalous
+    def _state(self, f: Featurized, i: int, raw: np.ndarray, model: ServedModel | None):
+        """(features dict or None, score_raw or None, not_ready reason) after trade i."""
+        if not f.ready[i]:
+            return None, None, "no_features"
+        features = dict(zip(FEATURE_NAMES, f.values[i].tolist(), strict=True))
+        if model is None:
+            return features, None, "no_model"
+        return features, float(raw[i]), None
+
+    def _set_latest(self, f: Featurized, i: int, raw: np.ndarray, anomalous: np.ndarray,
+                    model: ServedModel | None, trade) -> None:
+        latest = self.latest
+        latest.as_of, latest.trade_id, latest.price = trade.time, trade.trade_id, float(
+            f.price[i])
+        latest.trade_rate = float(f.rate[i])
+        latest.features, latest.score_raw, latest.not_ready = self._state(f, i, raw, model)
+        latest.anomaly = bool(anomalous[i])
+        latest.explanation = model.explain(f.values[i]) if latest.anomaly else []
+        latest.updated_wall = time.time()
+        self.metrics.features_age.set(0.0)
 
     def _event(self, kind: str, event: AnomalyEvent) -> None:
         self.dirty[event.start] = event
@@ -179,31 +210,31 @@ class Detector:
             log.info("anomaly ended: %d points, peak %.4f", event.points, event.peak_score)
         self.broadcaster.publish(kind, event.as_dict())
 
-    def _tick(self, trade: Trade, price: float, values: list[float] | None,
-              raw: float | None, anomalous: bool, model: ServedModel | None) -> None:
-        latest = self.latest
+    def _tick(self, f: Featurized, i: int, raw: np.ndarray, anomalous: np.ndarray,
+              model: ServedModel | None, trade) -> None:
+        features, score, reason = self._state(f, i, raw, model)
+        price, flag = float(f.price[i]), bool(anomalous[i])
         self.broadcaster.publish("tick", {
             "time": trade.time.isoformat().replace("+00:00", "Z"),
             "trade_id": trade.trade_id,
             "price": price,
-            "score_raw": raw,
-            "anomaly": anomalous,
-            "anomaly_score": model.anomaly_score(raw) if raw is not None else None,
+            "score_raw": score,
+            "anomaly": flag,
+            "anomaly_score": model.anomaly_score(score) if score is not None else None,
             "threshold": model.threshold if model else None,
             "model": model.label if model else None,
-            "features": latest.features,
-            "trade_rate": latest.trade_rate,
-            "not_ready": latest.not_ready,
+            "features": features,
+            "trade_rate": float(f.rate[i]),
+            "not_ready": reason,
         })
-        if values is None:
+        if features is None:
             return  # no vector yet: nothing to store
         if len(self.rows) >= self.rows_max:
             self.rows.popleft()
             self.metrics.feature_rows_dropped.inc()
-        vector = {n: v if math.isfinite(v) else None
-                  for n, v in zip(FEATURE_NAMES, values, strict=True)}
-        self.rows.append(FeatureRow(trade.time, trade.trade_id, price, vector, raw,
-                                    anomalous if raw is not None else None,
+        vector = {n: v if math.isfinite(v) else None for n, v in features.items()}
+        self.rows.append(FeatureRow(trade.time, trade.trade_id, price, vector, score,
+                                    flag if score is not None else None,
                                     model.version if model else None))
 
     # ------------------------------------------------------------------ buffers

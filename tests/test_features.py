@@ -1,4 +1,5 @@
-"""Features: incremental == batch == a brute-force reference; known values; stationarity."""
+"""Features: incremental == batch == a brute-force reference; known values; stationarity;
+`Engine.run` (the C batch loop) == update() + values() bit for bit; bad buffers refused."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def test_long_stream_compacts_and_stays_exact():
     eng = FeatureEngine(min_history_seconds=0, min_trades=0)
     for i in range(n):
         eng.update(ts[i], p[i], size[i], tb[i])
-    assert eng._dropped > 0 and len(eng._hist) < n
+    assert eng._dropped > 0 and eng._held < n
     np.testing.assert_allclose(eng.vector(), reference(ts, p, size, tb, n - 1),
                                rtol=1e-9, atol=1e-9)
 
@@ -198,3 +199,103 @@ def test_bad_input_is_counted_and_skipped():
     assert eng.rejected == 2 and eng.values() == before
     eng.update(0.5, 101.0, 1.0, True)  # time going backwards is clamped, not dropped
     assert eng.last_ts == 1.0 and eng.as_dict()["ret_1s"] == pytest.approx(math.log(1.01))
+
+
+def per_trade(eng, ts, p, size, tb):
+    """(rows, trade rates) from update() + values() one trade at a time: what run() must give."""
+    rows, rates = [], []
+    for i in range(len(ts)):
+        eng.update(ts[i], p[i], size[i], tb[i])
+        rows.append(eng.values() if eng.ready else [math.nan] * len(FEATURE_NAMES))
+        rates.append(eng.trade_rate)
+    return np.array(rows).reshape(-1, len(FEATURE_NAMES)), np.array(rates)
+
+
+def test_run_equals_update_values_bit_for_bit_across_calls():
+    n = 3 * features.COMPACT + 700
+    ts, p, size, tb = random_walk(13, n, gap=0.3, vol=2e-4, p0=40_000)
+    ts[2000] = np.nan  # rejected inside run
+    p[2500] = np.inf
+    ts[3000] = ts[2990]  # time going backwards: clamped
+    p[6000:6400] = p[5999]  # a flat stretch (z = 0 exactly)
+    ref = FeatureEngine()
+    want, want_rate = per_trade(ref, ts, p, size, tb)
+    eng = FeatureEngine()
+    got, rate = np.empty((n, 12)), np.empty(n)
+    ready = 0
+    for a, b in [(0, 0), (0, 1), (1, 350), (350, 350), (350, 5000), (5000, n)]:
+        ready += eng.run(ts[a:b], p[a:b], size[a:b], tb[a:b], got[a:b], rate[a:b])
+    assert eng._dropped > 0 and eng.rejected == ref.rejected == 2
+    np.testing.assert_array_equal(got, want)  # NaN rows in the same places, values equal
+    np.testing.assert_array_equal(rate, want_rate)
+    assert ready == (~np.isnan(want).any(axis=1)).sum() > n - 1500
+    assert eng.values() == ref.values() and eng.last_ts == ref.last_ts
+    # batch() is run(): same rows; bytes and uint8 are accepted for the taker flags
+    np.testing.assert_array_equal(batch(ts, p, size, tb), want)
+    for flags in (tb.astype(np.uint8), tb.astype(np.int8), bytes(tb.astype(np.uint8))):
+        out = np.empty((n, 12))
+        FeatureEngine().run(ts, p, size, flags, out)
+        np.testing.assert_array_equal(out, want)
+
+
+def test_run_on_empty_arrays_and_without_rate():
+    eng = FeatureEngine()
+    empty = np.empty(0)
+    assert eng.run(empty, empty, empty, np.empty(0, bool), np.empty((0, 12))) == 0
+    assert eng.last_ts is None and eng.trade_rate == 0.0
+    assert batch([], [], [], []).shape == (0, 12)
+
+
+def test_run_refuses_bad_buffers_and_leaves_the_state_alone():
+    n = 10
+    ts, p, size, tb = random_walk(1, n, gap=1.0, vol=1e-4, p0=100)
+    out, eng = np.zeros((n, 12)), FeatureEngine()
+    bad = {
+        "ts must hold float64": (ts.astype(np.float32), p, size, tb, out),
+        "price must be a buffer": (ts, p.tolist(), size, tb, out),
+        "taker must hold bools": (ts, p, size, tb.astype(np.int64), out),
+        "out must hold float64": (ts, p, size, tb, out.astype(np.float32)),
+    }
+    for message, args in bad.items():
+        with pytest.raises(TypeError, match=message):
+            eng.run(*args)
+    readonly = out.copy()
+    readonly.flags.writeable = False
+    bad = {
+        "size holds 9 items": (ts, p, size[:9], tb, out),
+        "taker holds 11 items": (ts, p, size, np.append(tb, True), out),
+        "out holds 108 items": (ts, p, size, tb, out[:9]),
+        "out must be writable": (ts, p, size, tb, readonly),
+        "out must be C-contiguous": (ts, p, size, tb, np.empty((12, n)).T),
+        "ts must be C-contiguous": (np.repeat(ts, 2)[::2], p, size, tb, out),
+    }
+    for message, args in bad.items():
+        with pytest.raises(ValueError, match=message):
+            eng.run(*args)
+    with pytest.raises(ValueError, match="rate holds 3 items"):
+        eng.run(ts, p, size, tb, out, rate=np.empty(3))
+    with pytest.raises(ValueError, match="same length"):
+        batch(ts, p, size[:9], tb)
+    assert eng.last_ts is None and eng.rejected == 0  # nothing was folded in
+    with pytest.raises(ValueError, match="scale must be positive, got 0"):
+        FeatureEngine(scale=0)
+
+
+def test_compaction_with_windows_longer_than_a_block_matches_the_reference():
+    # 0.04 s apart: the 600 s window holds ~15000 trades (several COMPACT blocks), so the
+    # history compacts while every pointer sits far from both ends
+    n = 6 * features.COMPACT
+    ts, p, size, tb = random_walk(17, n, gap=0.04, vol=1e-4, p0=25_000, buy_share=0.6)
+    eng = FeatureEngine(min_history_seconds=0, min_trades=0)
+    X = np.empty((n, 12))
+    eng.run(ts, p, size, tb, X)
+    assert eng._dropped >= 2 * features.COMPACT and eng._held > 3 * features.COMPACT
+    for i in (n // 2, n - 4500, n - 1):
+        np.testing.assert_allclose(X[i], reference(ts, p, size, tb, i), rtol=1e-9, atol=1e-9)
+
+
+def test_each_name_states_its_window_in_the_engine():
+    # the window constants live in the C source: the names must still tell the truth
+    for name, w in features.windows().items():
+        assert float(name.rsplit("_", 1)[1].removesuffix("s")) == w, name
+    assert features.windows(2.0)["vol_600s"] == 1200.0
