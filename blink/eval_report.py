@@ -80,7 +80,7 @@ def figure(path: Path, scored: list, bt, windows) -> None:
     step = max(1, len(scored) // MAX_POINTS)
     pts = scored[::step]
     t = (np.array([s.ts for s in pts]) * 1e3).astype("datetime64[ms]")
-    value = np.array([float(s.row.value) for s in pts])
+    value = np.array([float(s.value) for s in pts])
     raw = np.array([np.nan if s.score_raw is None else s.score_raw for s in pts])
     thr = np.array([np.nan if s.threshold is None else s.threshold for s in pts])
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True,

@@ -182,8 +182,7 @@ def main(settings: Settings, args) -> int:
                              scale=args.scale, retrain_seconds=args.retrain_seconds,
                              train_hours=args.train_hours)
     extra = {"fit": baseline.fit, "serve": baseline.serve} if args.baseline else {}
-    scored, bt, summary = backtest.run(files.read(args.input, settings.pair), settings,
-                                       **extra)
+    scored, bt, summary = backtest.run(args.input, settings, **extra)
     counts = evaluate_run(scored, bt, windows)
     print(f"backtest: {summary.line(bt)}", file=sys.stderr)
     from blink import eval_report

@@ -100,7 +100,7 @@ def test_series_with_zeros_and_negative_values(tmp_path, make_settings):
     assert planned.retrain_seconds == sampling.RETRAIN_ROWS * 300.0
     assert planned.min_history_seconds == settings.min_history_seconds * scale
     out, bt, _ = backtest.run(files.read(path), planned)
-    assert [s.row.timestamp for s in out] == [line.split(",")[0] for line in lines[1:]]
+    assert [s.timestamp for s in out] == [line.split(",")[0] for line in lines[1:]]
     scored = [s for s in out if s.score_raw is not None]
     assert len(bt.fits) >= 2 and len(scored) > 1000
     assert all(math.isfinite(s.score_raw) and 0 <= s.anomaly_score <= 1 for s in scored)
@@ -131,7 +131,8 @@ async def test_store_writes_only_the_backtest_schema(tick_file, tmp_path, settin
         await conn.close()
     bt = backtest.Backtest(dataclasses.replace(settings, **FAST))
     scored = []
-    summary = await backtest.drive(files.read(tick_file), bt, scored.append, store=True)
+    summary = await backtest.drive(backtest.chunks(tick_file), bt,
+                                   lambda done: scored.extend(done.rows()), store=True)
     assert len(scored) == summary.rows and bt.events
     conn = await asyncpg.connect(settings.pg_dsn)
     try:

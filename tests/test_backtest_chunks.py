@@ -14,8 +14,8 @@ from blink.feature_history import FeatureHistory
 from blink.model.served import ServedModel, training_stats
 
 
-def outcome(rows, settings, chunk: int):
-    out, bt, summary = backtest.run(rows, settings, chunk=chunk)
+def outcome(rows, settings, chunk: int, **kw):
+    out, bt, summary = backtest.run(rows, settings, chunk=chunk, **kw)
     feature_rows, _ = bt.drain()
     return ([s.cells() for s in out], [(s.ts, s.threshold) for s in out],
             [(f.end, f.version, f.rows, f.promoted, f.threshold) for f in bt.fits],
@@ -43,10 +43,22 @@ def bars_file(tmp_path):
 def test_chunked_ticks_equal_trade_by_trade_across_retrains(tick_file, make_settings):  # noqa: F811
     settings = make_settings(**FAST)
     rows = list(files.read(tick_file))
-    one = outcome(rows, settings, chunk=0)  # every row through `feed`, trade by trade
+    one = outcome(rows, settings, chunk=1)  # trade by trade through both stages
     assert len(one[2]) >= 3 and len(one[3]) >= 1  # retrains and anomaly events happened
     assert outcome(rows, settings, chunk=1024) == one
     assert outcome(rows, settings, chunk=37) == one
+
+
+def test_fits_in_a_worker_process_give_the_same_output(tick_file, make_settings,  # noqa: F811
+                                                       monkeypatch):
+    settings = make_settings(**FAST)
+    rows = list(files.read(tick_file))
+    inline = outcome(rows, settings, chunk=1024)
+    assert len(inline[2]) >= 3
+    assert outcome(rows, settings, chunk=1024, fit_worker=True) == inline
+    # the feature stage far ahead of the scoring stage: it waits for the fits it needs
+    monkeypatch.setattr(backtest, "AHEAD_TRADES", 100)
+    assert outcome(rows, settings, chunk=64, fit_worker=True) == inline
 
 
 def test_chunked_bars_equal_trade_by_trade(bars_file, make_settings):
@@ -56,10 +68,10 @@ def test_chunked_bars_equal_trade_by_trade(bars_file, make_settings):
                                            max_samples=64), "bars", files.read(bars_file))
     rows = list(files.read(bars_file))
     assert max(len(r.trades) for r in rows) > 1
-    one = outcome(rows, settings, chunk=0)
+    one = outcome(rows, settings, chunk=1)
     assert len(one[2]) >= 2 and any(c[2] for c in one[0])
     assert outcome(rows, settings, chunk=1024) == one
-    assert outcome(rows, settings, chunk=5) == one  # smaller than some rows: row by row
+    assert outcome(rows, settings, chunk=3) == one  # smaller than some rows (4 trades)
 
 
 def test_vector_anomaly_scores_equal_the_scalar_ones():

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from blink import files
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 TICKS = "product_id,trade_id,time,price,size,side\n"
@@ -76,6 +78,20 @@ def run(command: str, path: Path, tmp: Path) -> subprocess.CompletedProcess:
                PYTHONPATH=str(ROOT), BLINK_PORT="1")  # never serves: the file is checked first
     return subprocess.run([sys.executable, "-m", "blink", *args], env=env, cwd=tmp,
                           capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_both_readers_give_the_same_message(tmp_path, name):
+    """The backtest reads columns, the replay reads rows: one error for one bad file."""
+    path = write(tmp_path, name)
+    _, line, problem = CASES[name]
+    messages = []
+    for reader in (files.read, files.read_columns):
+        with pytest.raises(files.FileFormatError) as e:
+            list(reader(path))
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith(f"{path}:{line}: ") and problem in messages[0]
 
 
 @pytest.fixture(scope="module")
