@@ -21,4 +21,5 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-raise SystemExit(main(sys.argv[1:]))
+if __name__ == "__main__":  # not when a spawned worker process imports it as __mp_main__
+    raise SystemExit(main(sys.argv[1:]))

@@ -9,10 +9,11 @@ once `train_min_rows` warm rows exist; a fit failing its promotion checks is cou
 previous model keeps scoring. Versions number the fits 1, 2, … as the registry would;
 `--mlflow` logs each fit as `<model_name>_backtest` (never the live alias).
 
-Fits depend only on features, so with `fit_worker` they run in a worker process while the
-feature stage carries on with the next chunks (2 cores: ~2x the rate of fitting inline); the
-scoring stage waits for the fit it needs. The output is the same either way, and the same as
-handing the trades over one at a time (tests pin both).
+Fits depend only on features, so with `fit_workers` they run in worker processes (several
+at once) while the feature stage carries on with the next chunks; the scoring stage waits
+for the fit it needs. A fit costs ~0.2 s of sklearn (per-tree overhead), as much as an hour
+of live-rate trades through everything else, hence the parallelism. The output is the same
+either way, and the same as handing the trades over one at a time (tests pin both).
 
 Output, one CSV row per input row in input order: `timestamp` (as written), `value`,
 `score_raw` (empty before the first model), `anomaly` (0/1), `anomaly_score` (0 before the
@@ -172,22 +173,27 @@ class Backtest:
     `fit(X, settings, names) -> FitResult` defaults to the live `trainer.fit`, `serve(result,
     version, end_ts) -> ServedModel` to serving its compiled forest; `on_fit(result, end_ts) ->
     version` replaces the version counter (MLflow logging). `blink.baseline` plugs in here.
-    `chunk`: most trades per stage call; `fit_worker`: fit in a worker process.
+    `chunk`: most trades per stage call; `fit_workers`: processes fitting in parallel (0:
+    inline); `keep_rows`: buffer the feature rows (`drive` turns it off without a store).
     """
 
     def __init__(self, settings: Settings, fit: Callable | None = None,
                  serve: Callable | None = None, on_fit: Callable | None = None,
-                 chunk: int = CHUNK_TRADES, fit_worker: bool = False) -> None:
+                 chunk: int = CHUNK_TRADES, fit_workers: int = 0, keep_rows: bool = True
+                 ) -> None:
         from blink.model import trainer
 
         self.settings = settings
         self.fit, self.serve, self.on_fit = fit or trainer.fit, serve or serve_forest, on_fit
-        self.warm_rows, self.too_few = trainer.warm_rows, trainer.TooFewRows
+        # the live fit takes the window `prepare`d here: a few MB to send, not the window
+        self.prepare = trainer.prepare if fit is None else _whole
+        self.too_few = trainer.TooFewRows
         self.fits: list[Fit] = []
         self.events: dict[float, AnomalyEvent] = {}  # event start -> latest snapshot
         self.latest = Latest(settings.pair, source="backtest")
         self.metrics = Metrics()
-        self.detector = Detector(settings, self.latest, self.metrics, Broadcaster())
+        self.detector = Detector(settings, self.latest, self.metrics, Broadcaster(),
+                                 keep_rows=keep_rows)
         self.history = FeatureHistory(len(FEATURE_NAMES))
         self.window = settings.train_hours * 3600.0
         self.due = math.inf  # event time of the next scheduled retrain
@@ -196,7 +202,7 @@ class Backtest:
         self.queue: deque[_Run | _Retrain] = deque()  # in trade order
         self.chunks: deque[_Chunk] = deque()  # not fully judged yet, oldest first
         self.ahead = 0  # featurized trades in the queue
-        self.executor = _worker() if fit_worker else None
+        self.executor = _workers(fit_workers) if fit_workers > 0 else None
 
     # ------------------------------------------------------------------ feature stage
     def push(self, cols: files.Columns, trades: list | None = None) -> None:
@@ -241,13 +247,13 @@ class Backtest:
     def _retrain(self, end: float) -> None:
         X = self.history.window(end - self.window, end)
         try:
-            self.warm_rows(X, self.settings)
+            data = self.prepare(X, self.settings)
         except self.too_few:  # like the service: try again once enough rows can exist
             self.due = math.inf
             self.wait_rows = self.history.count + self.settings.train_min_rows - len(X)
             return
         self.wait_rows, self.due = math.inf, end + self.settings.retrain_seconds
-        args = (self.fit, X, self.settings, FEATURE_NAMES, self.on_fit is not None)
+        args = (self.fit, data, self.settings, FEATURE_NAMES, self.on_fit is not None)
         if self.executor is not None:
             job = self.executor.submit(_fit, *args)
         else:
@@ -313,18 +319,27 @@ class _Offset:
         return self.chunk[self.start + i]
 
 
-def _fit(fit: Callable, X: np.ndarray, settings: Settings, names, keep_model: bool):
+def _whole(X: np.ndarray, settings: Settings) -> np.ndarray:
+    """What a custom `fit` gets: the window itself (once it holds enough warm rows)."""
+    from blink.model import trainer
+
+    trainer.warm_rows(X, settings)  # raises TooFewRows, as `prepare` does
+    return X
+
+
+def _fit(fit: Callable, X, settings: Settings, names, keep_model: bool):
     """One retrain (in the worker process with `fit_worker`); the sklearn model travels back
     only when MLflow logs it: the compiled forest is what serves."""
     result = fit(X, settings, names)
     return result if keep_model else dataclasses.replace(result, model=None)
 
 
-def _worker() -> ProcessPoolExecutor:
-    """One fitting process (spawned: no state inherited), warming up while the first chunks
+def _workers(n: int) -> ProcessPoolExecutor:
+    """`n` fitting processes (spawned: no state inherited), warming up while the first chunks
     are featurized: the imports take ~1 s."""
-    executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    executor.submit(_warm_up)
+    executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(n):
+        executor.submit(_warm_up)
     return executor
 
 
@@ -419,7 +434,7 @@ def chunks(source, product_id: str | None = None) -> Iterator[files.Columns]:
 
 def run(source, settings: Settings, **kw) -> tuple[list[Scored], Backtest, Summary]:
     """In-process backtest without store (evaluation, tests): every Scored row kept."""
-    bt, out = Backtest(settings, **kw), []
+    bt, out = Backtest(settings, **{"keep_rows": False, **kw}), []
     summary = asyncio.run(drive(chunks(source, settings.pair), bt,
                                 lambda done: out.extend(done.rows())))
     return out, bt, summary

@@ -19,15 +19,21 @@ from blink.progress import Progress
 log = logging.getLogger(__name__)
 
 
+def fit_workers() -> int:
+    """Fitting processes: one per core (at most 4), none on one core. The feature stage needs
+    little CPU once it has read ahead, so on 2 cores both fit (same output either way)."""
+    cores = os.cpu_count() or 1
+    return min(cores, 4) if cores > 1 else 0
+
+
 def main(settings: Settings, args) -> int:
     path = args.input
     kind = files.sniff(path)  # a bad header: FileFormatError -> exit 2
     settings = sampling.plan(settings, kind, files.read(path, settings.pair), scale=args.scale,
                              retrain_seconds=args.retrain_seconds, train_hours=args.train_hours)
     log.info("backtest %s (%s): %s", path, kind, sampling.describe(settings))
-    # fits in a worker process when there is a second core for them (same output either way)
     bt = Backtest(settings, on_fit=backtest_store.mlflow_logger(settings) if args.mlflow else None,
-                  fit_worker=(os.cpu_count() or 1) > 1)
+                  fit_workers=fit_workers(), keep_rows=args.store)
     progress = Progress(path) if sys.stderr.isatty() and not args.no_progress else None
     gc.freeze()  # what exists now lives to the end: out of every gc pass (~10 % faster)
     out = Path(args.out)

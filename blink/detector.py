@@ -73,7 +73,8 @@ class Judged(NamedTuple):
 
 class Detector:
     def __init__(self, settings: Settings, latest: Latest, metrics: Metrics,
-                 broadcaster: Broadcaster, rows_max: int = ROWS_MAX) -> None:
+                 broadcaster: Broadcaster, rows_max: int = ROWS_MAX,
+                 keep_rows: bool = True) -> None:
         self.product_id = settings.pair
         self.latest, self.metrics, self.broadcaster = latest, metrics, broadcaster
         self.engine = FeatureEngine.from_settings(settings)
@@ -82,6 +83,7 @@ class Detector:
         self.cadence = settings.feature_cadence_seconds
         self.rows: deque[FeatureRow] = deque()
         self.rows_max = rows_max
+        self.keep_rows = keep_rows  # buffer feature rows (False: nobody stores them)
         self.dirty: dict[float, AnomalyEvent] = {}  # event start -> event to upsert
         self._bucket: int | None = None
         self._stream = metrics.predictions.labels(path="stream")
@@ -147,6 +149,8 @@ class Detector:
         is_tick = np.diff(buckets, prepend=first) != 0
         self._bucket = float(buckets[-1])
         done = 0  # trades before this index went through the event tracker
+        if not (self.keep_rows or self.broadcaster.subscribers):
+            is_tick[:] = False  # a tick nobody reads: no per-tick work (backtests)
         for i in np.flatnonzero(is_tick | anomalous).tolist():
             self._close_stale(f.ts, done, i)
             done = i + 1

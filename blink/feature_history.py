@@ -40,12 +40,16 @@ class FeatureHistory:
         self.count += n
 
     def window(self, start: float, end: float) -> np.ndarray:
-        """Rows with start < ts <= end, oldest first (blocks before `start` are dropped)."""
+        """Rows with start < ts <= end, oldest first (blocks before `start` are dropped).
+        One copy: blocks wholly inside are taken as they are, the others through a mask."""
         while len(self._ts) > 1 and self._ts[0][-1] <= start:
             del self._ts[0], self._x[0]
-        if not self._ts:
-            return np.empty((0, self.width))
-        ts = np.concatenate(self._ts[:-1] + [self._ts[-1][:self._fill]])
-        x = np.concatenate(self._x[:-1] + [self._x[-1][:self._fill]])
-        keep = (ts > start) & (ts <= end)
-        return x[keep]
+        parts = []
+        for k, (ts, x) in enumerate(zip(self._ts, self._x, strict=True)):
+            if k == len(self._ts) - 1:
+                ts, x = ts[:self._fill], x[:self._fill]
+            if len(ts) and ts.min() > start and ts.max() <= end:
+                parts.append(x)
+            else:
+                parts.append(x[(ts > start) & (ts <= end)])
+        return np.concatenate(parts) if parts else np.empty((0, self.width))

@@ -55,10 +55,10 @@ def test_fits_in_a_worker_process_give_the_same_output(tick_file, make_settings,
     rows = list(files.read(tick_file))
     inline = outcome(rows, settings, chunk=1024)
     assert len(inline[2]) >= 3
-    assert outcome(rows, settings, chunk=1024, fit_worker=True) == inline
+    assert outcome(rows, settings, chunk=1024, fit_workers=2) == inline
     # the feature stage far ahead of the scoring stage: it waits for the fits it needs
     monkeypatch.setattr(backtest, "AHEAD_TRADES", 100)
-    assert outcome(rows, settings, chunk=64, fit_worker=True) == inline
+    assert outcome(rows, settings, chunk=64, fit_workers=2) == inline
 
 
 def test_chunked_bars_equal_trade_by_trade(bars_file, make_settings):

@@ -61,6 +61,8 @@ async def test_a_failing_listener_is_logged_and_the_next_batch_still_comes(caplo
 
 
 class Recorder:
+
+    subscribers = 1  # as a Broadcaster with a reader: ticks are built
     def __init__(self) -> None:
         self.messages: list[tuple[str, dict]] = []
 

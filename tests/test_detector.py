@@ -19,6 +19,8 @@ from blink.state import Latest
 class Recorder:
     """Stands in for the Broadcaster: keeps what was published."""
 
+    subscribers = 1  # as a Broadcaster with a reader: ticks are built
+
     def __init__(self) -> None:
         self.messages: list[tuple[str, dict]] = []
 
