@@ -14,6 +14,7 @@ Work is spread over 2 processes; the full run takes a few minutes on 2 cores.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import multiprocessing
 import sys
@@ -60,8 +61,9 @@ def synthetic_rows(seed: int, hours: float):
     return rows, windows
 
 
-def task(job: tuple) -> tuple[tuple, Counts]:
-    """One backtest + evaluation: job = (key, source, overrides, detector)."""
+def task(job: tuple) -> tuple[tuple, Counts, collections.Counter]:
+    """One backtest + evaluation: job = (key, source, overrides, detector); also the feature
+    that leads the explanation of each event when nothing was labelled (all false alarms)."""
     key, source, overrides, detector = job
     with tempfile.TemporaryDirectory() as tmp:
         settings = config.load(flags={"data_dir": tmp}, env={})
@@ -80,15 +82,21 @@ def task(job: tuple) -> tuple[tuple, Counts]:
         settings = dataclasses.replace(settings, **overrides)
         extra = {"fit": baseline.fit, "serve": baseline.serve} if detector == "baseline" else {}
         scored, bt, _ = backtest.run(rows, settings, **extra)
-    return key, evaluate_run(scored, bt, windows)
+    leads = collections.Counter(ev.explanation[0]["feature"] for ev in bt.events.values()
+                                if ev.explanation and not windows)
+    return key, evaluate_run(scored, bt, windows), leads
 
 
-def run_all(jobs: list[tuple]) -> dict:
+def run_all(jobs: list[tuple]) -> tuple[dict, dict]:
+    """Counts per job key, and the false alarms' lead features per detector (raw bars)."""
     out: dict = {}
+    leads: dict = {}
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        for key, counts in pool.imap_unordered(task, jobs):
+        for key, counts, lead in pool.imap_unordered(task, jobs):
             out[key] = out.get(key, Counts()) + counts
-    return out
+            if len(key) == 4 and key[1] is None and key[2] == "raw":
+                leads[key[0]] = leads.get(key[0], collections.Counter()) + lead
+    return out, leads
 
 
 def real_jobs(tmp: Path, scales=(None,), detectors=("forest", "baseline")) -> list[tuple]:
@@ -122,11 +130,11 @@ def main() -> None:
                       if j[0][2] in SCALE_KINDS]
         sec = bar_file("coinbase_btcusd_second_trade_bars.csv")
         sec_jobs = [((det, "1s"), ("file", sec, []), {}, det) for det in ("forest", "baseline")]
-        results = run_all(grid_jobs + main_jobs + rj + scale_jobs + sec_jobs)
+        results, leads = run_all(grid_jobs + main_jobs + rj + scale_jobs + sec_jobs)
     from bench.evaluation_doc import render
 
     DOC.write_text(render(results, GRID, SEEDS, HOURS, GRID_SEEDS, GRID_HOURS, REAL_SCALES,
-                          time.time() - t0))
+                          time.time() - t0, leads))
     print(f"wrote {DOC} in {time.time() - t0:.0f} s", file=sys.stderr)
 
 

@@ -53,7 +53,25 @@ def verdict(name: str, forest: Counts, base: Counts) -> str:
             f"({_f(forest.f1)} vs {_f(base.f1)}).")
 
 
-def render(results, grid, seeds, hours, grid_seeds, grid_hours, scales, seconds) -> str:
+def leading(leads: dict) -> str:
+    """What the false alarms on raw days are about: the feature leading each explanation."""
+    def top(counter) -> str:
+        if not counter:
+            return "none"
+        total = sum(counter.values())
+        return ", ".join(f"{name} {n}/{total}" for name, n in counter.most_common(4))
+    return ("What the false alarms on the raw 1-minute days are about (the feature that leads "
+            "each event's explanation, robust z against the training window): forest: "
+            f"{top(leads.get('forest', {}))}; baseline: {top(leads.get('baseline', {}))}. On "
+            "bars the forest's one-row return is the return between a bar's own open, high, "
+            "low and close, scored against the last 40 hours; the baseline divides each return "
+            "by the current 10-minute volatility, so a volatile day does not look anomalous "
+            "bar after bar. The forest has no volatility-normalised return among its features: "
+            "that is the next change to evaluate.")
+
+
+def render(results, grid, seeds, hours, grid_seeds, grid_hours, scales, seconds,
+           leads: dict) -> str:
     d = config.Settings()
     grid_rows = [row(name, total(results, lambda k, n=name: k[0] == n and len(k) == 2))
                  for name, _ in grid]
@@ -120,6 +138,7 @@ def render(results, grid, seeds, hours, grid_seeds, grid_hours, scales, seconds)
         "False alarms on the raw, un-injected days (calm 2016-10; wild 2017-12-17 and "
         "2018-04-04):",
         "| day | forest | baseline |\n|---|---|---|\n" + "\n".join(raw_days),
+        leading(leads),
         f"Raw 1-second bars 2016-10-07..09 (one 72 h segment): forest "
         f"{sec['forest'].false_alarms} false alarms ({_f(sec['forest'].false_per_day, 1)}/day), "
         f"baseline {sec['baseline'].false_alarms} ({_f(sec['baseline'].false_per_day, 1)}/day).",

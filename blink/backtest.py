@@ -305,8 +305,9 @@ class Backtest:
         return rows, events
 
     def close(self) -> None:
+        """Stop the fitting processes (queued fits cancelled; a running one finishes)."""
         if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _Offset:

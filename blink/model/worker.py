@@ -34,11 +34,16 @@ def spawn(settings) -> ProcessPoolExecutor:
 
 
 def stop(process: ProcessPoolExecutor) -> None:
-    """End the worker now, even mid-call."""
+    """End the worker now, even mid-call, and wait (5 s at most) for the pool's manager thread
+    to notice: on Python 3.11 an exit racing that thread's clean-up prints a "Bad file
+    descriptor" traceback from concurrent.futures' atexit hook."""
     workers = list((getattr(process, "_processes", None) or {}).values())  # public in 3.14
+    manager = getattr(process, "_executor_manager_thread", None)
     process.shutdown(wait=False, cancel_futures=True)
     for w in workers:
         w.terminate()
+    if manager is not None:
+        manager.join(timeout=5)
 
 
 def get(app: web.Application) -> Executor:
