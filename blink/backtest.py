@@ -202,7 +202,8 @@ class Backtest:
         self.queue: deque[_Run | _Retrain] = deque()  # in trade order
         self.chunks: deque[_Chunk] = deque()  # not fully judged yet, oldest first
         self.ahead = 0  # featurized trades in the queue
-        self.executor = _workers(fit_workers) if fit_workers > 0 else None
+        self.fit_workers = fit_workers
+        self.executor: ProcessPoolExecutor | None = None  # started by the first fit
 
     # ------------------------------------------------------------------ feature stage
     def push(self, cols: files.Columns, trades: list | None = None) -> None:
@@ -254,7 +255,10 @@ class Backtest:
             return
         self.wait_rows, self.due = math.inf, end + self.settings.retrain_seconds
         args = (self.fit, data, self.settings, FEATURE_NAMES, self.on_fit is not None)
-        if self.executor is not None:
+        if self.fit_workers > 0:
+            if self.executor is None:  # spawned processes: no state inherited
+                self.executor = ProcessPoolExecutor(
+                    self.fit_workers, mp_context=multiprocessing.get_context("spawn"))
             job = self.executor.submit(_fit, *args)
         else:
             job = Future()
@@ -333,21 +337,6 @@ def _fit(fit: Callable, X, settings: Settings, names, keep_model: bool):
     only when MLflow logs it: the compiled forest is what serves."""
     result = fit(X, settings, names)
     return result if keep_model else dataclasses.replace(result, model=None)
-
-
-def _workers(n: int) -> ProcessPoolExecutor:
-    """`n` fitting processes (spawned: no state inherited), warming up while the first chunks
-    are featurized: the imports take ~1 s."""
-    executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
-    for _ in range(n):
-        executor.submit(_warm_up)
-    return executor
-
-
-def _warm_up() -> None:
-    import sklearn.ensemble  # noqa: F401
-
-    from blink.model import trainer  # noqa: F401
 
 
 def serve_forest(result, version: str, end: float):
