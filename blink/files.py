@@ -426,10 +426,25 @@ def _replayed(parse: Callable[[Iterator], Iterator[Row]], line: int,
 
 def _fast(line: int, cells: list[list[str]], timestamp: list[str], value: list[str],
           us: np.ndarray, price: np.ndarray, size: np.ndarray, taker: np.ndarray,
-          parse: Callable[[Iterator], Iterator[Row]]) -> Columns:
+          parse: Callable[[Iterator], Iterator[Row]],
+          trades: Callable[[], list[Trade]] | None = None) -> Columns:
     n = len(timestamp)
     return Columns(line, line + n - 1, timestamp, value, np.arange(1, n + 1, dtype=np.int64),
-                   us / 1e6, price, size, taker, _replayed(parse, line, cells))
+                   us / 1e6, price, size, taker, trades or _replayed(parse, line, cells))
+
+
+def _checked_ticks(product_id: str | None, cells: list[list[str]],
+                   us: np.ndarray) -> Callable[[], list[Trade]]:
+    """`Columns.trades` of a tick chunk the fast path checked: every rule already held, so the
+    Trades are built from the cells directly (~3x faster than the row parser again; equal to
+    what it gives: tested), the time from the µs the checks computed."""
+    def build() -> list[Trade]:
+        pids, ids, _, prices, sizes, sides = cells
+        return [Trade(product_id or p, int(i), EPOCH + timedelta(microseconds=u), Decimal(px),
+                      Decimal(sz), sd)
+                for p, i, u, px, sz, sd in zip(pids, ids, us.tolist(), prices, sizes, sides,
+                                               strict=True)]
+    return build
 
 
 class _Ticks:
@@ -447,7 +462,8 @@ class _Ticks:
                 or sides.count("buy") + sides.count("sell") != len(sides)):
             return None
         taker = _is_long(sides)  # "sell": the taker bought
-        return _fast(line, cells, times, prices, us, price, size, taker, self.rows)
+        return _fast(line, cells, times, prices, us, price, size, taker, self.rows,
+                     _checked_ticks(self.product_id, cells, us))
 
 
 class _Tardis(_Ticks):
