@@ -30,6 +30,7 @@ import dataclasses
 import logging
 import math
 import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -256,9 +257,10 @@ class Backtest:
         self.wait_rows, self.due = math.inf, end + self.settings.retrain_seconds
         args = (self.fit, data, self.settings, FEATURE_NAMES, self.on_fit is not None)
         if self.fit_workers > 0:
-            if self.executor is None:  # spawned processes: no state inherited
+            if self.executor is None:  # spawned (no state inherited), niced: see _background
                 self.executor = ProcessPoolExecutor(
-                    self.fit_workers, mp_context=multiprocessing.get_context("spawn"))
+                    self.fit_workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_background)
             job = self.executor.submit(_fit, *args)
         else:
             job = Future()
@@ -332,6 +334,12 @@ def _whole(X: np.ndarray, settings: Settings) -> np.ndarray:
     return X
 
 
+def _background() -> None:
+    """Fitting processes yield the CPU to the feature/scoring stage and to PostgreSQL (the
+    scoring stage waits for fits only when it has caught up; the tape writer waits for no one)."""
+    os.nice(10)
+
+
 def _fit(fit: Callable, X, settings: Settings, names, keep_model: bool):
     """One retrain (in the worker process with `fit_worker`); the sklearn model travels back
     only when MLflow logs it: the compiled forest is what serves."""
@@ -389,7 +397,7 @@ async def drive(chunks: Iterable[files.Columns], bt: Backtest,
             trades = None
             if db is not None:  # the tape goes to the writer as it is read
                 trades = cols.trades()
-                db.submit(trades)
+                await db.submit(trades)
             bt.push(cols, trades)
             while bt.ahead > AHEAD_TRADES and (job := bt.blocker()) is not None:
                 await asyncio.wrap_future(job)

@@ -9,7 +9,8 @@ previous backtest left there for the same product (bar and series inputs number 
 from 1, so two inputs would otherwise collide), then writes with the live code: the tape
 `Writer` (batched upserts; its spill file under `<data_dir>/backtest/`) and
 `feature_rows.write` for feature rows and events. The trade writer runs as a task; when it
-falls more than `BACKLOG` trades behind, the backtest waits for it.
+falls more than `BACKLOG` trades behind, the backtest waits for it (it never spills: at most
+1.5 x BACKLOG trades wait, under the default `writer_queue`).
 
 `--mlflow`: `mlflow_logger` logs each fit as a run registered under `<model_name>_backtest`,
 with params source/schema `backtest`, so neither the live alias nor the registry's fallback
@@ -60,9 +61,15 @@ class BacktestStore:
         log.info("backtest store: schema %s (rows of %s replaced)", SCHEMA, settings.pair)
         return cls(pool, writer, settings.pair, embedded)
 
-    def submit(self, trades) -> None:
-        for trade in trades:
-            self.writer.submit(trade)
+    async def submit(self, trades) -> None:
+        """Queue the tape of a chunk, BACKLOG/2 trades at a time, waiting for the writer
+        whenever it is more than BACKLOG behind: a backtest waits rather than spills."""
+        step = BACKLOG // 2
+        for start in range(0, len(trades), step):
+            if self.writer.queued > BACKLOG:
+                await self.writer.wait_flushed()
+            for trade in trades[start:start + step]:
+                self.writer.submit(trade)
 
     async def write(self, rows: list, events: list) -> None:
         """Feature rows and events in one transaction; wait for the tape writer if behind."""
