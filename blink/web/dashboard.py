@@ -58,10 +58,23 @@ async def static(request: web.Request) -> web.FileResponse:
     path = STATIC_DIR / request.match_info["name"]
     if not path.is_file():
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=300"})
+    return _file(request, path, {"Cache-Control": "public, max-age=300"})
 
 
 @routes.get("/static/vendor/plotly.min.js")
 async def plotly(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(plotly_js(), headers={"Cache-Control": "public, max-age=86400",
-                                                  "Content-Type": "text/javascript"})
+    return _file(request, plotly_js(), {"Cache-Control": "public, max-age=86400",
+                                        "Content-Type": "text/javascript"})
+
+
+def _file(request: web.Request, path: Path, headers: dict) -> web.FileResponse:
+    """A file, its Range header checked first: aiohttp's own 416 for a malformed or
+    unsatisfiable range would go out with the file's content type, not as a JSON error."""
+    if "Range" in request.headers:
+        try:
+            start = request.http_range.start
+        except ValueError:
+            raise web.HTTPRequestRangeNotSatisfiable() from None
+        if start is not None and start >= path.stat().st_size:
+            raise web.HTTPRequestRangeNotSatisfiable()
+    return web.FileResponse(path, headers=headers)
