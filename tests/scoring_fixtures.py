@@ -39,3 +39,18 @@ def make_served(seed: int = 1, n: int = 12_000) -> ServedModel:
     return ServedModel.from_sklearn(model, FEATURE_NAMES, threshold_for(scores, 0.995),
                                     training_stats(X, scores), "blink_iforest@production v1",
                                     "1", "2023-11-14T22:00:00Z")
+
+
+class Recorder:
+    """Stands in for the Broadcaster: keeps what was published."""
+
+    subscribers = 1  # as a Broadcaster with a reader: ticks are built
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, dict]] = []
+
+    def publish(self, kind: str, payload: dict) -> None:
+        self.messages.append((kind, payload))
+
+    def kinds(self, kind: str) -> list[dict]:
+        return [p for k, p in self.messages if k == kind]

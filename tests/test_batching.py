@@ -9,7 +9,7 @@ import itertools
 import math
 
 import pytest
-from scoring_fixtures import calm, make_served, trades
+from scoring_fixtures import Recorder, calm, make_served, trades
 
 from blink.detector import Detector
 from blink.features import FEATURE_NAMES, batch
@@ -60,14 +60,6 @@ async def test_a_failing_listener_is_logged_and_the_next_batch_still_comes(caplo
     assert "boom" in caplog.text
 
 
-class Recorder:
-
-    subscribers = 1  # as a Broadcaster with a reader: ticks are built
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, dict]] = []
-
-    def publish(self, kind: str, payload: dict) -> None:
-        self.messages.append((kind, payload))
 
 
 def close(a, b) -> bool:

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from scoring_fixtures import calm, make_served, trades
+from scoring_fixtures import Recorder, calm, make_served, trades
 
 from blink.detector import Detector, NoModel
 from blink.events import EventTracker
@@ -14,21 +14,6 @@ from blink.features import FEATURE_NAMES
 from blink.metrics import Metrics
 from blink.model.served import ServedModel
 from blink.state import Latest
-
-
-class Recorder:
-    """Stands in for the Broadcaster: keeps what was published."""
-
-    subscribers = 1  # as a Broadcaster with a reader: ticks are built
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, dict]] = []
-
-    def publish(self, kind: str, payload: dict) -> None:
-        self.messages.append((kind, payload))
-
-    def kinds(self, kind: str) -> list[dict]:
-        return [p for k, p in self.messages if k == kind]
 
 
 @pytest.fixture(scope="module")
