@@ -46,7 +46,7 @@ from blink import backtest_store, files
 from blink.broadcast import Broadcaster
 from blink.config import Settings
 from blink.detector import Detector, Featurized
-from blink.events import AnomalyEvent
+from blink.events import AnomalyEvent, iso
 from blink.feature_history import FeatureHistory
 from blink.features import FEATURE_NAMES
 from blink.metrics import Metrics
@@ -73,9 +73,18 @@ class Scored:
     threshold: float | None
 
     def cells(self) -> list[str]:
-        raw = "" if self.score_raw is None else repr(self.score_raw)
-        return [self.timestamp, self.value, raw, "1" if self.anomaly else "0",
+        raw = math.nan if self.score_raw is None else self.score_raw
+        return [self.timestamp, self.value, _raw_cell(raw), _flag_cell(self.anomaly),
                 repr(self.anomaly_score), self.model_version]
+
+
+def _raw_cell(raw: float) -> str:
+    """score_raw as written: empty before the first model (NaN), else its repr."""
+    return "" if raw != raw else repr(raw)
+
+
+def _flag_cell(anomaly: bool) -> str:
+    return "1" if anomaly else "0"
 
 
 @dataclass
@@ -92,10 +101,10 @@ class ScoredChunk:
         return len(self.cols)
 
     def cells(self) -> Iterable[tuple[str, ...]]:
-        raw = ["" if r != r else repr(r) for r in self.raw.tolist()]
-        return zip(self.cols.timestamp, self.cols.value, raw,
-                   ["1" if a else "0" for a in self.anomaly.tolist()],
-                   [repr(x) for x in self.anomaly_score.tolist()], self.versions, strict=True)
+        """The CSV rows, formatted as `Scored.cells` formats one (column by column)."""
+        return zip(self.cols.timestamp, self.cols.value, map(_raw_cell, self.raw.tolist()),
+                   map(_flag_cell, self.anomaly.tolist()),
+                   map(repr, self.anomaly_score.tolist()), self.versions, strict=True)
 
     def rows(self) -> list[Scored]:
         ts = self.cols.ts[self.cols.ends - 1].tolist()
@@ -341,7 +350,7 @@ def _background() -> None:
 
 
 def _fit(fit: Callable, X, settings: Settings, names, keep_model: bool):
-    """One retrain (in the worker process with `fit_worker`); the sklearn model travels back
+    """One retrain (in a worker process with `fit_workers`); the sklearn model travels back
     only when MLflow logs it: the compiled forest is what serves."""
     result = fit(X, settings, names)
     return result if keep_model else dataclasses.replace(result, model=None)
@@ -351,7 +360,7 @@ def serve_forest(result, version: str, end: float):
     from blink.model.served import ServedModel
 
     return ServedModel(result.forest, tuple(result.feature_names), float(result.threshold),
-                       label=f"backtest v{version}", version=version, trained_at=_iso(end),
+                       label=f"backtest v{version}", version=version, trained_at=iso(end),
                        train_stats=dict(result.train_stats))
 
 
@@ -437,6 +446,3 @@ def run(source, settings: Settings, **kw) -> tuple[list[Scored], Backtest, Summa
                                 lambda done: out.extend(done.rows())))
     return out, bt, summary
 
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

@@ -148,9 +148,9 @@ class Detector:
         first = np.nan if self._bucket is None else self._bucket
         is_tick = np.diff(buckets, prepend=first) != 0
         self._bucket = float(buckets[-1])
-        done = 0  # trades before this index went through the event tracker
         if not (self.keep_rows or self.broadcaster.subscribers):
             is_tick[:] = False  # a tick nobody reads: no per-tick work (backtests)
+        done = 0  # trades before this index went through the event tracker
         for i in np.flatnonzero(is_tick | anomalous).tolist():
             self._close_stale(f.ts, done, i)
             done = i + 1
@@ -231,8 +231,8 @@ class Detector:
             "trade_rate": float(f.rate[i]),
             "not_ready": reason,
         })
-        if features is None:
-            return  # no vector yet: nothing to store
+        if features is None or not self.keep_rows:
+            return  # no vector yet, or nobody stores it
         if len(self.rows) >= self.rows_max:
             self.rows.popleft()
             self.metrics.feature_rows_dropped.inc()

@@ -33,9 +33,9 @@ class AnomalyEvent:
         """JSON-ready (times ISO-8601 UTC), as published and mirrored."""
         return {
             "product_id": self.product_id,
-            "start_time": _iso(self.start),
-            "end_time": _iso(self.end),
-            "peak_time": _iso(self.peak_time),
+            "start_time": iso(self.start),
+            "end_time": iso(self.end),
+            "peak_time": iso(self.peak_time),
             "peak_score": self.peak_score,
             "threshold": self.threshold,
             "model_version": self.model_version,
@@ -86,5 +86,6 @@ class EventTracker:
         return []
 
 
-def _iso(ts: float) -> str:
+def iso(ts: float) -> str:
+    """Event time (epoch s) as ISO-8601 UTC with Z, as events and backtests report it."""
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
