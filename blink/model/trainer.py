@@ -21,11 +21,10 @@
   (and ~6.6 s before the compiled forest scored the rows instead of sklearn).
 - **Promotion checks** (`promote_ok`, `reason`): no constant feature column in the rows the
   forest is fitted on (a constant column means a broken feature, and the forest would ignore
-  it silently); the training scores have a
-  spread; the held-out anomaly rate is at most `max_holdout_rate_factor` times the expected
-  rate `1 - threshold_quantile` (a model that flags 5 % of the newest trades instead of 0.5 %
-  does not describe the current market). There is no lower bound: a calm recent hour
-  legitimately has no anomaly at all.
+  it silently); the training scores have a spread; the held-out anomaly rate is at most
+  `max_holdout_rate_factor` times the expected rate `1 - threshold_quantile` (a model that
+  flags 5 % of the newest trades instead of 0.5 % does not describe the current market).
+  There is no lower bound: a calm recent hour legitimately has no anomaly at all.
 """
 
 from __future__ import annotations
@@ -91,9 +90,7 @@ def hyperparameters(settings) -> dict[str, object]:
 def warm_rows(X: np.ndarray, settings) -> np.ndarray:
     """The rows a model may learn from (every feature finite); TooFewRows below
     `train_min_rows` of them (the backtest asks before it schedules a fit)."""
-    X = np.asarray(X, dtype=np.float64)
-    if not np.isfinite(X).all():  # rare: the per-row pass only then (5x the cost)
-        X = X[np.isfinite(X).all(axis=1)]
+    X = dataset.warm(X)
     if len(X) < max(settings.train_min_rows, 2):
         raise TooFewRows(f"{len(X)} warm feature rows, need {settings.train_min_rows}")
     return X
