@@ -33,13 +33,13 @@ from bench.report import table, write_section
 from bench.service import scratch_database
 from blink import backtest, config, files, ticks
 from blink.backtest_cli import fit_workers
-from blink.broadcast import Broadcaster
-from blink.detector import Detector
+from blink.detect.detector import Detector
+from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES, FeatureEngine
 from blink.feeds import synthetic
-from blink.metrics import Metrics
 from blink.model import trainer
-from blink.state import Latest
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.metrics import Metrics
 
 HOURS = 168.0  # a week: the fitting processes' start (sklearn's import) is a small part
 REPEATS = 3

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import inject
-from blink import backtest, baseline, config, files, sampling
+from blink import backtest, config, files, sampling
+from blink.detect import baseline
 from blink.evaluate import Counts, Window, evaluate_run
 from blink.feeds import synthetic
 

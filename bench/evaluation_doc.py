@@ -106,7 +106,8 @@ def render(results, grid, seeds, hours, grid_seeds, grid_hours, scales, seconds,
         "`blink.evaluate`: a labelled window is detected when an anomaly EVENT overlaps it; an "
         "event overlapping no window is a false alarm; delay = first overlapping event start − "
         "window start; windows over before the first model are not counted. The baseline "
-        "(`blink.baseline`) is a rolling z-score of returns over the same windows, thresholded "
+        "(`blink.detect.baseline`) is a rolling "
+        "z-score of returns over the same windows, thresholded "
         "by the same quantile rule and folded into events the same way.",
         f"Shipped defaults: feature_scale {d.feature_scale:g}, n_estimators {d.n_estimators}, "
         f"max_samples {d.max_samples}, threshold_quantile {d.threshold_quantile}, "

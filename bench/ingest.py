@@ -25,11 +25,12 @@ import aiohttp
 from bench.pipeline import FeedServer, pipeline, train_model
 from bench.report import table, write_section
 from bench.service import scratch_database
-from blink import config, keys
+from blink import config
 from blink.feeds.coinbase import CoinbaseSource
-from blink.health import Health
-from blink.metrics import Metrics
-from blink.stepbatch import StepBatch
+from blink.runtime import keys
+from blink.runtime.batching import StepBatch
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.tape import Tape
 
 COLUMNS = ["product_id", "trade_id", "time", "price", "size", "side", "received_at"]

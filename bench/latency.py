@@ -20,9 +20,10 @@ from bench.feed import RATE
 from bench.pipeline import FeedServer, pipeline, train_model
 from bench.report import pct, table, write_section
 from bench.service import scratch_database
-from blink import config, keys
+from blink import config
 from blink.feeds.coinbase import CoinbaseSource
-from blink.stepbatch import StepBatch
+from blink.runtime import keys
+from blink.runtime.batching import StepBatch
 
 
 class Stamps:

@@ -26,13 +26,14 @@ from aiohttp import web
 from sklearn.ensemble import IsolationForest
 
 from bench.service import free_port
-from blink import config, ingest, keys, resources, scoring
-from blink.broadcast import Broadcaster
+from blink import config, ingest, resources, scoring
+from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES, batch
-from blink.health import Health
-from blink.metrics import Metrics
 from blink.model.served import ServedModel, threshold_for, training_stats
-from blink.state import Latest
+from blink.runtime import keys
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.store import db
 from tests.fakes.trades import TradeGen
 

@@ -18,12 +18,12 @@ from sklearn.ensemble import IsolationForest
 
 from bench.report import pct, table, write_section
 from blink import config
-from blink.broadcast import Broadcaster
-from blink.detector import Detector
+from blink.detect.detector import Detector
+from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES, FeatureEngine, batch
-from blink.metrics import Metrics
 from blink.model.served import ServedModel, threshold_for, training_stats
-from blink.state import Latest
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.metrics import Metrics
 from blink.trade import Trade
 
 

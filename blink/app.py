@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from blink import alerts, ingest, keys, relay, resources, scoring
-from blink.broadcast import Broadcaster
+from blink import ingest, resources, scoring
 from blink.config import ConfigError, Settings
-from blink.health import Health
-from blink.metrics import Metrics
+from blink.detect.latest import Latest
 from blink.model import registry, retrain
 from blink.model import worker as model_worker
-from blink.state import Latest
+from blink.outputs import alerts, relay
+from blink.runtime import keys
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.store import retention
-from blink.web import health
+from blink.web import probes as health
 from blink.web.routes import setup_web
 
 

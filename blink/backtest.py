@@ -1,12 +1,12 @@
 """`python -m blink backtest INPUT --out SCORES.csv`: replay a file through the live pipeline.
 
 The input is read in column chunks (`files.read_columns`) and goes through the live
-`Detector` in its two stages (`blink.detector`): the feature stage (the C feature engine) runs
-ahead, chunk after chunk; every `retrain_seconds` of EVENT time the live `trainer.fit` is
-scheduled on the feature vectors of the trailing `train_hours`; the scoring stage judges each
-run of trades with the model that was being served when they happened. The first fit comes
-once `train_min_rows` warm rows exist; a fit failing its promotion checks is counted and the
-previous model keeps scoring. Versions number the fits 1, 2, … as the registry would;
+`Detector` in its two stages (`blink.detect.detector`): the feature stage (the C feature
+engine) runs ahead, chunk after chunk; every `retrain_seconds` of EVENT time the live
+`trainer.fit` is scheduled on the feature vectors of the trailing `train_hours`; the scoring
+stage judges each run of trades with the model that was being served when they happened. The
+first fit comes once `train_min_rows` warm rows exist; a fit failing its promotion checks is
+counted and the previous model keeps scoring. Versions number the fits 1, 2, … as the registry would;
 `--mlflow` logs each fit as `<model_name>_backtest` (never the live alias).
 
 Fits depend only on features, so with `fit_workers` they run in worker processes (several
@@ -43,15 +43,15 @@ from typing import NamedTuple
 import numpy as np
 
 from blink import backtest_store, files
-from blink.broadcast import Broadcaster
 from blink.config import Settings
-from blink.detector import Detector, Featurized
-from blink.events import AnomalyEvent, iso
+from blink.detect.detector import Detector, Featurized
+from blink.detect.events import AnomalyEvent, iso
+from blink.detect.latest import Latest
 from blink.feature_history import FeatureHistory
 from blink.features import FEATURE_NAMES
-from blink.metrics import Metrics
 from blink.progress import Progress
-from blink.state import Latest
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class Backtest:
 
     `fit(X, settings, names) -> FitResult` defaults to the live `trainer.fit`, `serve(result,
     version, end_ts) -> ServedModel` to serving its compiled forest; `on_fit(result, end_ts) ->
-    version` replaces the version counter (MLflow logging). `blink.baseline` plugs in here.
+    version` replaces the version counter (MLflow logging). `blink.detect.baseline` plugs in here.
     `chunk`: most trades per stage call; `fit_workers`: processes fitting in parallel (0:
     inline); `keep_rows`: buffer the feature rows (`drive` turns it off without a store).
     """

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 
 from blink import features
 from blink.config import Settings
-from blink.health import Health
-from blink.metrics import Metrics
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.store import db, feature_rows
 from blink.store.writer import Writer
 

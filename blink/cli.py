@@ -10,7 +10,8 @@ import importlib
 import logging
 import sys
 
-from blink import __version__, cli_args, config, logs
+from blink import __version__, cli_args, config
+from blink.runtime import logs
 
 log = logging.getLogger(__name__)
 

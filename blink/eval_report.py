@@ -49,7 +49,7 @@ def write(out: Path, input_path, labels_path, scored: list, bt, windows, counts,
     figure(out / "report.png", scored, bt, windows)
     fits = "\n".join(f"| {_t(f.end)} | {f.version} | {f.rows} | {'yes' if f.promoted else 'no'}"
                      f" | {f.threshold:.4f} | {f.reason} |" for f in bt.fits)
-    detector = "rolling z-score baseline (`blink.baseline`)" if baseline else \
+    detector = "rolling z-score baseline (`blink.detect.baseline`)" if baseline else \
         "IsolationForest (`blink.model.trainer`)"
     md = "\n\n".join([
         f"# Evaluation of `{input_path}`",

@@ -1,6 +1,6 @@
 """`python -m blink evaluate INPUT --labels LABELS [--report DIR]`: how well Blink detects.
 
-Runs the backtest (`blink.backtest`, or `--baseline` for `blink.baseline`), then scores the
+Runs the backtest (`blink.backtest`, or `--baseline` for `blink.detect.baseline`), then scores the
 anomaly EVENTS (the detector's folded events, not single rows) against labelled windows:
 
 - a window is **detected** when any event overlaps it (event [s, e] and window [ws, we] with
@@ -174,7 +174,8 @@ def evaluate_run(scored: list, bt, windows: Iterable[Window]) -> Counts:
 
 
 def main(settings: Settings, args) -> int:
-    from blink import backtest, baseline
+    from blink import backtest
+    from blink.detect import baseline
 
     windows = load_labels(args.labels)
     kind = files.sniff(args.input)

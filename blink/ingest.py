@@ -18,14 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from blink import keys
 from blink.config import Settings
-from blink.stepbatch import StepBatch
+from blink.runtime import keys
+from blink.runtime.batching import StepBatch
+from blink.runtime.tasks import supervise
 from blink.store import gaps
 from blink.store.spill import spill_path
 from blink.store.writer import Writer
 from blink.tape import Tape
-from blink.tasks import supervise
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from blink import __version__, keys
+from blink import __version__
 from blink.config import redact
-from blink.executor import DaemonExecutor
+from blink.runtime import keys
+from blink.runtime.executor import DaemonExecutor
 from blink.store import db
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from blink import keys
-from blink.detector import Detector
-from blink.mirror import Mirror
+from blink.detect.detector import Detector
+from blink.outputs.mirror import Mirror
+from blink.runtime import keys
+from blink.runtime.tasks import supervise
 from blink.store.feature_rows import FeatureRowFlusher
-from blink.tasks import supervise
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from blink.logs import RateLimited
-from blink.metrics import Metrics
+from blink.runtime.logs import RateLimited
+from blink.runtime.metrics import Metrics
 from blink.trade import Trade
 
 log = logging.getLogger(__name__)

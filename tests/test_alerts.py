@@ -8,12 +8,14 @@ import pytest
 from aiohttp import web
 from webfixtures import until
 
-from blink import alerts, keys, resources
-from blink.broadcast import Broadcaster
-from blink.health import Health
-from blink.metrics import Metrics
+from blink import resources
+from blink.outputs import alerts
+from blink.runtime import keys
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 
-# what the detector publishes (blink.events.AnomalyEvent.as_dict())
+# what the detector publishes (blink.detect.events.AnomalyEvent.as_dict())
 EVENT = {"product_id": "BTC-USD", "start_time": "2026-01-05T12:00:00Z",
          "end_time": "2026-01-05T12:00:04Z", "peak_time": "2026-01-05T12:00:02Z",
          "peak_score": -0.71, "threshold": -0.62, "model_version": "3", "points": 4,

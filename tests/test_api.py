@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from webfixtures import T0, FakeModel, fill_latest, sample, start_client, web_app
 
 import blink.web
-from blink import keys
+from blink.runtime import keys
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ async def test_openapi_lists_every_route(make_client):
 
 async def test_score_post_through_the_detector_counts_once(pg_dsn, make_settings,
                                                           aiohttp_client):
-    from blink.detector import Detector
+    from blink.detect.detector import Detector
 
     settings = make_settings(pg_dsn=pg_dsn)
     app = web_app(settings)

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from webfixtures import T0, fill_latest, insert_event, insert_features, start_client
 
-from blink import keys
-from blink.web import queries
+from blink.runtime import keys
+from blink.store import reads as queries
 
 
 @pytest.fixture

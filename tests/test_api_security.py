@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from webfixtures import FakeModel, fill_latest, serve, web_app
 
-from blink import keys
+from blink.runtime import keys
 from blink.web import security
 
 TOKEN = "s3cret-token-for-tests"

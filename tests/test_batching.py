@@ -11,11 +11,11 @@ import math
 import pytest
 from scoring_fixtures import Recorder, calm, make_served, trades
 
-from blink.detector import Detector
+from blink.detect.detector import Detector
+from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES, batch
-from blink.metrics import Metrics
-from blink.state import Latest
-from blink.stepbatch import StepBatch
+from blink.runtime.batching import StepBatch
+from blink.runtime.metrics import Metrics
 
 
 async def test_one_loop_step_is_one_call_and_the_limit_hands_over_at_once():

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from blink import keys
+from blink.runtime import keys
 from tests.fakes import wait_until
 
 

@@ -14,7 +14,7 @@ from browser import ARGS, CHROMIUM, Watched, chart_trace_points, rendered_marker
 from playwright.async_api import async_playwright, expect
 from webfixtures import FakeModel, fill_latest, insert_event, insert_features, serve, web_app
 
-from blink import keys
+from blink.runtime import keys
 
 pytestmark = pytest.mark.e2e
 WAIT = 15_000  # ms: generous upper bound for a condition the page will reach

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from scoring_fixtures import Recorder, calm, make_served, trades
 
-from blink.detector import Detector, NoModel
-from blink.events import EventTracker
+from blink.detect.detector import Detector, NoModel
+from blink.detect.events import EventTracker
+from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES
-from blink.metrics import Metrics
 from blink.model.served import ServedModel
-from blink.state import Latest
+from blink.runtime.metrics import Metrics
 
 
 @pytest.fixture(scope="module")

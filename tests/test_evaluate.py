@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from blink import baseline, cli, evaluate, ticks
+from blink import cli, evaluate, ticks
 from blink.config import ConfigError
+from blink.detect import baseline
 from blink.evaluate import Window
 from blink.features import FEATURE_NAMES
 from blink.feeds import synthetic

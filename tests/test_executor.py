@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from blink.executor import DaemonExecutor
+from blink.runtime.executor import DaemonExecutor
 
 
 async def test_results_errors_and_daemon_threads():

@@ -19,9 +19,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from blink import keys
-from blink.health import Health
-from blink.metrics import Metrics
+from blink.runtime import keys
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.store import db
 from blink.store.spill import spill_path
 from blink.store.writer import Writer

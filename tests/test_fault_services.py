@@ -19,10 +19,10 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from blink import keys
 from blink.app import create_app
 from blink.features import FEATURE_NAMES
 from blink.model import registry, retrain
+from blink.runtime import keys
 from tests.fakes import wait_until
 from tests.faultkit import RedisInstance, free_port
 from tests.scoring_fixtures import make_served
@@ -47,7 +47,7 @@ def messages(caplog, text: str) -> int:
 async def test_redis_outage_scoring_goes_on_and_the_mirror_resumes(own_redis, pg_dsn,
                                                                    make_settings,
                                                                    aiohttp_client, caplog):
-    caplog.set_level(logging.INFO, logger="blink.health")
+    caplog.set_level(logging.INFO, logger="blink.runtime.health")
     settings = make_settings(pg_dsn=pg_dsn, role="ingest,api", source="synthetic", speed=20,
                              redis_url=own_redis.url, redis_prefix="t:",
                              min_history_seconds=20, min_trades=10)

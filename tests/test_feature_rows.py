@@ -11,17 +11,18 @@ import pytest
 from aiohttp import web
 from scoring_fixtures import calm, make_served, trades
 
-from blink import keys, resources
-from blink.broadcast import Broadcaster
-from blink.detector import Detector
+from blink import resources
+from blink.detect.detector import Detector
+from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES
-from blink.health import Health
-from blink.metrics import Metrics
+from blink.runtime import keys
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
+from blink.runtime.tasks import supervise
 from blink.scoring import detector_ctx
-from blink.state import Latest
 from blink.store import db
 from blink.store.feature_rows import FeatureRowFlusher
-from blink.tasks import supervise
 
 
 @pytest.fixture(scope="module")

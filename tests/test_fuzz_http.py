@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webfixtures import fill_latest, start_client
 
-from blink import keys
+from blink.runtime import keys
 
 SPEC = json.loads(resources.files("blink.web").joinpath("openapi.json").read_text())
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")

@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio as aioredis
 
-from blink.broadcast import Broadcaster
 from blink.features import FEATURE_NAMES
-from blink.health import Health
-from blink.metrics import Metrics
-from blink.mirror import Mirror
+from blink.outputs.mirror import Mirror
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 
 
 class Proxy:

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from aiohttp import web
 
-from blink import keys
+from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES
-from blink.health import Health
-from blink.metrics import Metrics
 from blink.model import registry, retrain, tracking, trainer
-from blink.state import Latest
+from blink.runtime import keys
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.store import db
 from tests.trainfixtures import feature_rows, insert_trades, synthetic_trades
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from blink import keys
+from blink.detect.latest import Latest
 from blink.feeds.coinbase import CoinbaseSource
-from blink.health import Health
-from blink.metrics import Metrics
-from blink.state import Latest
-from blink.web import health as health_routes
+from blink.runtime import keys
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
+from blink.web import probes as health_routes
 
 
 def _app(settings) -> web.Application:

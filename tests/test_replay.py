@@ -10,8 +10,8 @@ import pytest
 from blink import files
 from blink.feeds.replay import ReplaySource
 from blink.feeds.sources import make_source
-from blink.health import Health
-from blink.metrics import Metrics
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.store import db
 from blink.store.writer import Writer
 from blink.tape import Tape

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from webfixtures import FakeModel, fill_latest, serve, web_app
 
-from blink import keys
+from blink.runtime import keys
 from tests.faultkit import BlinkProcess, RedisInstance, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import json
 import pytest
 from webfixtures import until, web_app
 
-from blink import keys
+from blink.runtime import keys
 from blink.web import stream
 
 

@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blink.metrics import Metrics
+from blink.runtime.metrics import Metrics
 from blink.tape import Tape
 from tests.fakes.trades import TradeGen
 

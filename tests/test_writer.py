@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from blink.health import Health
-from blink.metrics import Metrics
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.store import db
 from blink.store.writer import Writer
 from blink.trade import Trade

@@ -19,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from blink.config import Settings
-from blink.health import Component
-from blink.logs import RateLimited
-from blink.metrics import Metrics
+from blink.runtime.health import Component
+from blink.runtime.logs import RateLimited
+from blink.runtime.metrics import Metrics
+from blink.runtime.tasks import backoff_delays
 from blink.store.gaps import GapStore
 from blink.tape import Tape
-from blink.tasks import backoff_delays
 from blink.trade import Trade, TradeError, from_coinbase
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,12 @@ import orjson
 
 from blink.config import Settings
 from blink.feeds.backfill import Backfill
-from blink.health import Health
-from blink.logs import RateLimited
-from blink.metrics import Metrics
+from blink.runtime.health import Health
+from blink.runtime.logs import RateLimited
+from blink.runtime.metrics import Metrics
+from blink.runtime.tasks import backoff_delays
 from blink.store.gaps import GapStore
 from blink.tape import Tape
-from blink.tasks import backoff_delays
 from blink.trade import TradeError, from_coinbase
 
 log = logging.getLogger(__name__)

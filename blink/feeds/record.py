@@ -17,11 +17,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from blink import keys, resources
+from blink import resources
 from blink.config import Settings
 from blink.feeds.coinbase import CoinbaseSource
-from blink.health import Health
-from blink.metrics import Metrics
+from blink.runtime import keys
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.tape import Tape
 from blink.trade import Trade
 

@@ -26,9 +26,10 @@ from typing import Any
 
 from aiohttp import web
 
-from blink import features, keys, tasks
+from blink import features
 from blink.model import tracking
 from blink.model import worker as model_worker
+from blink.runtime import keys, tasks
 
 log = logging.getLogger(__name__)
 

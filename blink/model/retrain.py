@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from blink import keys, tasks
 from blink.model import registry, trainer
 from blink.model import worker as model_worker
 from blink.model.dataset import newest_trade_time
+from blink.runtime import keys, tasks
 
 log = logging.getLogger(__name__)
 

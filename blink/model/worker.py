@@ -18,7 +18,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 
 from aiohttp import web
 
-from blink import keys, logs
+from blink.runtime import keys, logs
 
 
 def _init(level: str, fmt: str) -> None:

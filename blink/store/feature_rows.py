@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 
-from blink.detector import Detector, FeatureRow
-from blink.events import AnomalyEvent
-from blink.health import Component
+from blink.detect.detector import Detector, FeatureRow
+from blink.detect.events import AnomalyEvent
+from blink.runtime.health import Component
 
 log = logging.getLogger(__name__)
 

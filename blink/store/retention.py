@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import asyncpg
 from aiohttp import web
 
-from blink import keys, tasks
+from blink.runtime import keys, tasks
 
 log = logging.getLogger(__name__)
 

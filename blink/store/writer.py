@@ -30,11 +30,11 @@ from itertools import islice
 import asyncpg
 
 from blink.config import Settings
-from blink.health import Component
-from blink.logs import RateLimited
-from blink.metrics import Metrics
+from blink.runtime.health import Component
+from blink.runtime.logs import RateLimited
+from blink.runtime.metrics import Metrics
+from blink.runtime.tasks import backoff_delays
 from blink.store.spill import Row, Spill, spill_path
-from blink.tasks import backoff_delays
 from blink.trade import Trade
 
 log = logging.getLogger(__name__)

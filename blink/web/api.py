@@ -14,8 +14,9 @@ from importlib import resources
 import orjson
 from aiohttp import web
 
-from blink import keys
-from blink.web import queries, scoring
+from blink.runtime import keys
+from blink.store import reads as queries
+from blink.web import scoring
 from blink.web.security import JsonError
 
 routes = web.RouteTableDef()

@@ -13,7 +13,8 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from blink import __version__, keys
+from blink import __version__
+from blink.runtime import keys
 
 routes = web.RouteTableDef()
 

@@ -6,8 +6,9 @@ import asyncio
 
 from aiohttp import web
 
-from blink import keys
-from blink.web import api, dashboard, metrics, security, stream
+from blink.runtime import keys
+from blink.web import api, dashboard, security, stream
+from blink.web import exposition as metrics
 
 
 def setup_web(app: web.Application) -> None:

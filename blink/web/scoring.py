@@ -14,7 +14,7 @@ import time
 import numpy as np
 from aiohttp import web
 
-from blink import keys
+from blink.runtime import keys
 from blink.web.security import JsonError
 
 

@@ -19,8 +19,8 @@ import asyncpg
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from blink import keys
-from blink.logs import RateLimited
+from blink.runtime import keys
+from blink.runtime.logs import RateLimited
 
 log = logging.getLogger(__name__)
 _limited = RateLimited(log)

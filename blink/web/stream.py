@@ -13,7 +13,7 @@ import json
 
 from aiohttp import web
 
-from blink import keys
+from blink.runtime import keys
 
 routes = web.RouteTableDef()
 

@@ -8,11 +8,12 @@ import contextlib
 import asyncpg
 from aiohttp import web
 
-from blink import keys, resources
-from blink.health import Health
+from blink import resources
+from blink.detect.latest import Latest
 from blink.ingest import ingest_ctx
-from blink.metrics import Metrics
-from blink.state import Latest
+from blink.runtime import keys
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 from blink.store import db
 from tests.fakes import rest_url, wait_until, ws_url
 from tests.fakes.coinbase import FakeCoinbase

@@ -15,8 +15,8 @@ import logging
 
 from aiohttp import web
 
-from blink import keys
-from blink.tasks import background, supervise
+from blink.runtime import keys
+from blink.runtime.tasks import background, supervise
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ Two stages, both over arrays (one trade or a burst of them):
   `feature_cadence_seconds` of event time, and rewrites `Latest` for the routes.
 
 `on_trades(trades)` is both for consecutive trades: the tape hands bursts over in batches (see
-`blink.stepbatch`); `on_trade` is a batch of one. Per-trade Python runs only where something
+`blink.runtime.batching`); `on_trade` is a batch of one. Per-trade Python runs only where something
 happens (a tick, an anomalous score, an event closing); the rest is vectorised, with the same
 result as trade by trade (tested). Buffers are bounded and drained by
 `blink.store.feature_rows`; nothing here waits for I/O.
@@ -28,13 +28,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from blink.broadcast import Broadcaster
 from blink.config import Settings
-from blink.events import AnomalyEvent, EventTracker
+from blink.detect.events import AnomalyEvent, EventTracker
+from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES, FeatureEngine
-from blink.metrics import Metrics
 from blink.model.served import ServedModel
-from blink.state import Latest
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.metrics import Metrics
 from blink.trade import Trade
 
 log = logging.getLogger(__name__)

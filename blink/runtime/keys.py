@@ -10,11 +10,11 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from blink.broadcast import Broadcaster
 from blink.config import Settings
-from blink.health import Health
-from blink.metrics import Metrics
-from blink.state import Latest
+from blink.detect.latest import Latest
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 HEALTH = web.AppKey("health", Health)

@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from blink import keys
+from blink.runtime import keys
 from blink.web.scoring import current_model
 
 routes = web.RouteTableDef()

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from blink.logs import RateLimited
+from blink.runtime.logs import RateLimited
 
 log = logging.getLogger(__name__)
 _limited = RateLimited(log)

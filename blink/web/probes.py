@@ -6,7 +6,8 @@ import asyncio
 
 from aiohttp import web
 
-from blink import __version__, keys
+from blink import __version__
+from blink.runtime import keys
 
 LAG_LIMIT = 5.0  # s behind the exchange's heartbeats before /readyz says "degraded"
 

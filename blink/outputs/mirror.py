@@ -19,11 +19,11 @@ from collections import deque
 
 from redis.exceptions import RedisError
 
-from blink.broadcast import Broadcaster
 from blink.features import FEATURE_NAMES
-from blink.health import Component
-from blink.metrics import Metrics
-from blink.tasks import backoff_delays
+from blink.runtime.broadcast import Broadcaster
+from blink.runtime.health import Component
+from blink.runtime.metrics import Metrics
+from blink.runtime.tasks import backoff_delays
 
 log = logging.getLogger(__name__)
 

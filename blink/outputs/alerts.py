@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from blink import keys
 from blink.config import Settings
-from blink.health import Component
-from blink.logs import RateLimited
-from blink.metrics import Metrics
-from blink.tasks import backoff_delays
+from blink.runtime import keys
+from blink.runtime.health import Component
+from blink.runtime.logs import RateLimited
+from blink.runtime.metrics import Metrics
+from blink.runtime.tasks import backoff_delays
 
 log = logging.getLogger(__name__)
 limited = RateLimited(log, interval=30.0)
@@ -46,7 +46,7 @@ def dashboard_url(settings: Settings) -> str:
 
 def message(kind: str, payload: dict, settings: Settings) -> dict:
     """The alert body: product, time, score, threshold, explanation, dashboard link."""
-    p = payload  # blink.events.AnomalyEvent.as_dict()
+    p = payload  # blink.detect.events.AnomalyEvent.as_dict()
     score = p.get("peak_score")
     body = {
         "event": kind,

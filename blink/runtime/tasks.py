@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from blink.health import Component
+from blink.runtime.health import Component
 
 log = logging.getLogger(__name__)
 
