@@ -31,12 +31,14 @@ import numpy as np
 
 from bench.report import table, write_section
 from bench.service import scratch_database
-from blink import backtest, config, files, ticks
-from blink.backtest_cli import fit_workers
+from blink import config
+from blink.backtest import engine as backtest
+from blink.cli.backtest import fit_workers
 from blink.detect.detector import Detector
 from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES, FeatureEngine
 from blink.feeds import synthetic
+from blink.formats import files, ticks
 from blink.model import trainer
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.metrics import Metrics

@@ -1,7 +1,7 @@
 """`python -m bench.evaluation` (`make evaluate`): reproduces docs/evaluation.md.
 
-Every number comes from `blink.backtest` (the live Detector, trainer.fit, event folding) and
-`blink.evaluate` (event-level scoring), run over:
+Every number comes from `blink.backtest.engine` (the live Detector, trainer.fit, event folding) and
+`blink.backtest.evaluation` (event-level scoring), run over:
 1. the grid: one setting varied at a time around the shipped defaults (synthetic, GRID_SEEDS
    × GRID_HOURS h), which chose the defaults;
 2. the synthetic source with the shipped defaults: SEEDS × HOURS h, per anomaly kind, forest
@@ -24,10 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import inject
-from blink import backtest, config, files, sampling
+from blink import config
+from blink.backtest import engine as backtest
+from blink.backtest import sampling
+from blink.backtest.evaluation import Counts, Window, evaluate_run
 from blink.detect import baseline
-from blink.evaluate import Counts, Window, evaluate_run
 from blink.feeds import synthetic
+from blink.formats import files
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "evaluation.md"

@@ -24,7 +24,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from blink.evaluate import Window
+from blink.backtest.evaluation import Window
 
 HOURS = (12, 16, 20)
 KINDS = {"jump_0.5%": 0.005, "jump_1%": 0.01, "jump_2%": 0.02, "vol_burst": 5.0,

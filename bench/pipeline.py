@@ -26,7 +26,7 @@ from aiohttp import web
 from sklearn.ensemble import IsolationForest
 
 from bench.service import free_port
-from blink import config, ingest, resources, scoring
+from blink import config
 from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES, batch
 from blink.model.served import ServedModel, threshold_for, training_stats
@@ -34,6 +34,8 @@ from blink.runtime import keys
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
+from blink.service import detection as scoring
+from blink.service import ingest, resources
 from blink.store import db
 from tests.fakes.trades import TradeGen
 

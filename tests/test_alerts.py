@@ -8,12 +8,12 @@ import pytest
 from aiohttp import web
 from webfixtures import until
 
-from blink import resources
 from blink.outputs import alerts
 from blink.runtime import keys
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
+from blink.service import resources
 
 # what the detector publishes (blink.detect.events.AnomalyEvent.as_dict())
 EVENT = {"product_id": "BTC-USD", "start_time": "2026-01-05T12:00:00Z",

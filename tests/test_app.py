@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from blink.app import create_app
+from blink.service.app import create_app
 from tests.faultkit import free_port
 
 

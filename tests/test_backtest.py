@@ -12,8 +12,11 @@ import asyncpg
 import numpy as np
 import pytest
 
-from blink import backtest, cli, files, sampling, ticks
+from blink.backtest import engine as backtest
+from blink.backtest import sampling
+from blink.cli import main as cli
 from blink.feeds import synthetic
+from blink.formats import files, ticks
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 FAST = {"train_min_rows": 300, "retrain_seconds": 240.0, "n_estimators": 20,

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from test_backtest import FAST, tick_file  # noqa: F401 (the module-scoped fixture)
 
-from blink import backtest, files
-from blink.feature_history import FeatureHistory
+from blink.backtest import engine as backtest
+from blink.backtest.feature_history import FeatureHistory
+from blink.formats import files
 from blink.model.served import ServedModel, training_stats
 
 
@@ -62,7 +63,7 @@ def test_fits_in_a_worker_process_give_the_same_output(tick_file, make_settings,
 
 
 def test_chunked_bars_equal_trade_by_trade(bars_file, make_settings):
-    from blink import sampling
+    from blink.backtest import sampling
 
     settings = sampling.plan(make_settings(train_min_rows=300, n_estimators=20,
                                            max_samples=64), "bars", files.read(bars_file))

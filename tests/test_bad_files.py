@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from blink import files
+from blink.formats import files
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"

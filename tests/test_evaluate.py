@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from blink import cli, evaluate, ticks
+from blink.backtest import evaluation as evaluate
+from blink.backtest.evaluation import Window
+from blink.cli import main as cli
 from blink.config import ConfigError
 from blink.detect import baseline
-from blink.evaluate import Window
 from blink.features import FEATURE_NAMES
 from blink.feeds import synthetic
+from blink.formats import ticks
 
 DAY = 86_400.0
 

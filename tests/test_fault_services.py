@@ -19,10 +19,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from blink.app import create_app
 from blink.features import FEATURE_NAMES
-from blink.model import registry, retrain
+from blink.model import registry
 from blink.runtime import keys
+from blink.service import retrain, watcher
+from blink.service.app import create_app
 from tests.fakes import wait_until
 from tests.faultkit import RedisInstance, free_port
 from tests.scoring_fixtures import make_served
@@ -52,10 +53,10 @@ async def test_redis_outage_scoring_goes_on_and_the_mirror_resumes(own_redis, pg
                              redis_url=own_redis.url, redis_prefix="t:",
                              min_history_seconds=20, min_trades=10)
     app = create_app(settings)
-    app.cleanup_ctx.remove(registry.watcher_ctx)  # the model comes from the test, not MLflow
+    app.cleanup_ctx.remove(watcher.watcher_ctx)  # the model comes from the test, not MLflow
     app[keys.MODEL] = registry.ModelSlot()
     client = await aiohttp_client(app)
-    registry.swap(app, make_served(), "blink_iforest@production v1")
+    watcher.swap(app, make_served(), "blink_iforest@production v1")
     check = aioredis.from_url(own_redis.url)
     health = app[keys.HEALTH]
 

@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 from scoring_fixtures import calm, make_served, trades
 
-from blink import resources
 from blink.detect.detector import Detector
 from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES
@@ -20,7 +19,8 @@ from blink.runtime.broadcast import Broadcaster
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
 from blink.runtime.tasks import supervise
-from blink.scoring import detector_ctx
+from blink.service import resources
+from blink.service.detection import detector_ctx
 from blink.store import db
 from blink.store.feature_rows import FeatureRowFlusher
 

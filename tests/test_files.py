@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blink import bars, files, ticks
 from blink.config import ConfigError
+from blink.formats import bars, files, ticks
 from blink.trade import Trade
 from tests.conftest import DATA
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from blink.app import create_app
 from blink.runtime import keys
+from blink.service.app import create_app
 from blink.store.db import create_pool
 from blink.store.spill import spill_path
 from tests.fakes import wait_until

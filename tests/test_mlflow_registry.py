@@ -11,12 +11,14 @@ import pandas as pd
 import pytest
 from aiohttp import web
 
+from blink.cli import train as train_cli
 from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES
-from blink.model import registry, retrain, tracking, trainer
+from blink.model import registry, tracking, trainer
 from blink.runtime import keys
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
+from blink.service import retrain, watcher
 from blink.store import db
 from tests.trainfixtures import feature_rows, insert_trades, synthetic_trades
 
@@ -92,7 +94,7 @@ async def test_log_register_promote_and_watcher_serves_it(ml_settings, aiohttp_c
 
     # the real watcher, in a started app, picks the alias up and swaps it into the detector
     app = service_app(settings)
-    app.cleanup_ctx.extend([executor_ctx, registry.watcher_ctx])
+    app.cleanup_ctx.extend([executor_ctx, watcher.watcher_ctx])
     await aiohttp_client(app)
     await wait_for(lambda: app[keys.MODEL].served is not None)
     served = app[keys.MODEL].served
@@ -113,7 +115,7 @@ async def test_not_promoted_keeps_the_alias(ml_settings, watch_app):
 
     settings = ml_settings()
     good = await asyncio.to_thread(tracking.log_to_mlflow, _fit(settings), settings, META)
-    assert await registry.check(watch_app) is True
+    assert await watcher.check(watch_app) is True
     X = feature_rows(3000)
     X[-300:] += 6.0  # the recent slice is unlike the rest: the held-out check fails
     bad_fit = _fit(settings, X)
@@ -124,7 +126,7 @@ async def test_not_promoted_keeps_the_alias(ml_settings, watch_app):
     assert str(c.get_model_version_by_alias(settings.model_name, "production").version) == "1"
     tags = c.get_model_version(settings.model_name, "2").tags
     assert tags["blink.not_promoted"].startswith("held-out anomaly rate")
-    assert await registry.check(watch_app) is False  # still v1: nothing reloaded
+    assert await watcher.check(watch_app) is False  # still v1: nothing reloaded
     assert watch_app[keys.MODEL].label.endswith("@production v1")
     assert watch_app[keys.METRICS].model_reloads._value.get() == 1
 
@@ -139,7 +141,7 @@ async def test_fallback_to_newest_passing_run_without_alias(ml_settings, watch_a
     resolved = await asyncio.to_thread(registry.resolve, orphan)
     assert resolved.label == f"run:{newest.run_id}" and resolved.version is None
     watch_app[keys.SETTINGS] = orphan
-    assert await registry.check(watch_app) is True
+    assert await watcher.check(watch_app) is True
     assert watch_app[keys.MODEL].served.label == f"run:{newest.run_id}"
     for other in (replace(orphan, pair="NOTHING-USD"), replace(orphan, source="synthetic")):
         assert await asyncio.to_thread(registry.resolve, other) is None
@@ -159,10 +161,10 @@ async def test_store_unreachable_keeps_the_current_model(ml_settings, watch_app,
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     settings = ml_settings()
     await asyncio.to_thread(tracking.log_to_mlflow, _fit(settings), settings, META)
-    assert await registry.check(watch_app) is True
+    assert await watcher.check(watch_app) is True
     served, health = watch_app[keys.MODEL].served, watch_app[keys.HEALTH]["model"]
     watch_app[keys.SETTINGS] = replace(settings, mlflow_tracking_uri=uri)
-    task = asyncio.create_task(registry._watch(watch_app))
+    task = asyncio.create_task(watcher._watch(watch_app))
     try:
         for _ in range(400):
             if health.ok is False:
@@ -181,13 +183,13 @@ async def test_train_command_then_service_retrain_and_reload(ml_settings, pg_dsn
     rows = synthetic_trades(2500)
     await insert_trades(pg_dsn, rows)
     settings = ml_settings(pg_dsn=pg_dsn, train_hours=1.0)
-    assert await asyncio.to_thread(trainer.main, settings, None) == 0
+    assert await asyncio.to_thread(train_cli.main, settings, None) == 0
     assert f"registered {settings.model_name} v1" in capsys.readouterr().out
 
     app = service_app(settings)
     app[keys.POOL] = pool = await db.create_pool(pg_dsn)
     app[keys.LATEST].as_of = rows[-1][2]  # event time: the newest trade
-    app.cleanup_ctx.extend([executor_ctx, registry.watcher_ctx, retrain.trainer_ctx])
+    app.cleanup_ctx.extend([executor_ctx, watcher.watcher_ctx, retrain.trainer_ctx])
     try:
         await aiohttp_client(app)
         # the watcher serves v1 at start-up; the first scheduled retrain promotes v2 and

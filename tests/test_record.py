@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import csv
 
-from blink import cli
-from blink.feeds.record import HEADER, record
+from blink.cli import main as cli
+from blink.cli.record import HEADER, record
 from tests.fakes import rest_url, wait_until, ws_url
 from tests.fakes.coinbase import FakeCoinbase
 from tests.fakes.trades import wire_decimal, wire_time

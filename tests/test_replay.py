@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from blink import files
 from blink.feeds.replay import ReplaySource
 from blink.feeds.sources import make_source
+from blink.formats import files
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
 from blink.store import db

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from blink.app import create_app
 from blink.runtime import keys
+from blink.service.app import create_app
 from blink.store import db, retention
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -121,7 +121,7 @@ def test_no_credentials_committed():
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|TRUNCATE|ALTER|COPY|SET)\b")
 # the only SQL built from values: identifiers that are constants of Blink, never input
 ALLOWED = {("blink/store/db.py", "schema"), ("blink/store/retention.py", "table"),
-           ("blink/backtest_store.py", "table")}
+           ("blink/store/sessions.py", "table")}
 
 
 def test_every_sql_statement_is_parameterised():

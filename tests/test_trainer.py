@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from blink import features
-from blink.model import dataset, trainer
-from blink.store import db
+from blink.cli import train as train_cli
+from blink.model import trainer
+from blink.store import db, tape_reads
 from tests.trainfixtures import T0, feature_rows, insert_trades, synthetic_trades
 
 
@@ -85,10 +86,10 @@ def test_shifted_recent_data_blocks_promotion(fit_settings):
 
 def test_copy_binary_parser_rejects_garbage():
     with pytest.raises(ValueError, match="not a binary COPY"):
-        dataset.parse_copy_binary(b"hello")
-    good = dataset.SIGNATURE + bytes(8) + b"\x00\x05" + bytes(10) + b"\xff\xff"
+        tape_reads.parse_copy_binary(b"hello")
+    good = tape_reads.SIGNATURE + bytes(8) + b"\x00\x05" + bytes(10) + b"\xff\xff"
     with pytest.raises(ValueError, match="whole rows"):
-        dataset.parse_copy_binary(good)
+        tape_reads.parse_copy_binary(good)
 
 
 async def test_training_matrix_equals_features_batch_over_the_range(settings, pg_dsn):
@@ -100,7 +101,7 @@ async def test_training_matrix_equals_features_batch_over_the_range(settings, pg
     try:
         s = replace(settings, train_hours=0.25)
         X, meta = await trainer.load_training_matrix(pool, s, end)
-        assert await dataset.newest_trade_time(pool, "BTC-USD") == rows[-1][2]
+        assert await tape_reads.newest_trade_time(pool, "BTC-USD") == rows[-1][2]
     finally:
         await pool.close()
     start = end - timedelta(hours=0.25)
@@ -119,7 +120,7 @@ async def test_training_matrix_equals_features_batch_over_the_range(settings, pg
 
 async def test_train_command_with_too_few_rows_exits_1(settings, pg_dsn, capsys):
     await insert_trades(pg_dsn, synthetic_trades(100))
-    code = await asyncio.to_thread(trainer.main, settings, None)
+    code = await asyncio.to_thread(train_cli.main, settings, None)
     assert code == 1
     assert "too few rows" in capsys.readouterr().err
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from blink import resources
-from blink.app import create_app
 from blink.detect.latest import Latest
 from blink.model.registry import ModelSlot
 from blink.runtime import keys
+from blink.service import resources
+from blink.service.app import create_app
 
 FEATURES = ["ret_1s", "ret_5s", "vol_60s", "z_30s"]
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)

@@ -15,6 +15,7 @@ import bisect
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import aiohttp
 
@@ -23,13 +24,23 @@ from blink.runtime.health import Component
 from blink.runtime.logs import RateLimited
 from blink.runtime.metrics import Metrics
 from blink.runtime.tasks import backoff_delays
-from blink.store.gaps import GapStore
 from blink.tape import Tape
 from blink.trade import Trade, TradeError, from_coinbase
 
 log = logging.getLogger(__name__)
 _limited = RateLimited(log)
 PAGE = 1000
+
+
+class GapLog(Protocol):
+    """Where the holes are recorded (handed in by the service: `blink.store.gaps.GapStore`).
+    The feed knows nothing of the store; without one, holes are filled but not recorded."""
+
+    async def insert(self, lo: int, hi: int, detected_by: str, detected_at: datetime,
+                     note: str | None = None) -> int: ...
+    async def filled(self, gap_id: int, count: int) -> None: ...
+    async def unfilled(self, gap_id: int, count: int, note: str) -> None: ...
+    async def narrow(self, gap_id: int, lo: int) -> None: ...
 
 
 class BackfillError(RuntimeError):
@@ -62,7 +73,7 @@ def plan(missing: list[tuple[int, int]], page: int = PAGE) -> list[tuple[int, in
 
 class Backfill:
     def __init__(self, tape: Tape, session: aiohttp.ClientSession, settings: Settings,
-                 metrics: Metrics, health: Component, gaps: GapStore | None = None, *,
+                 metrics: Metrics, health: Component, gaps: GapLog | None = None, *,
                  attempts: int = 3) -> None:
         self.tape, self.session, self.health, self.gaps = tape, session, health, gaps
         self.url = f"{settings.coinbase_rest_url.rstrip('/')}/products/{tape.product_id}/trades"

@@ -22,12 +22,11 @@ import aiohttp
 import orjson
 
 from blink.config import Settings
-from blink.feeds.backfill import Backfill
+from blink.feeds.backfill import Backfill, GapLog
 from blink.runtime.health import Health
 from blink.runtime.logs import RateLimited
 from blink.runtime.metrics import Metrics
 from blink.runtime.tasks import backoff_delays
-from blink.store.gaps import GapStore
 from blink.tape import Tape
 from blink.trade import TradeError, from_coinbase
 
@@ -42,7 +41,7 @@ class CoinbaseSource:
     name = "coinbase"
 
     def __init__(self, settings: Settings, metrics: Metrics, health: Health,
-                 session: aiohttp.ClientSession, gaps: GapStore | None = None, *,
+                 session: aiohttp.ClientSession, gaps: GapLog | None = None, *,
                  stable_seconds: float = 60.0) -> None:
         self.settings, self.metrics, self.session, self.gaps = settings, metrics, session, gaps
         self.health, self.component = health, health["coinbase"]

@@ -5,31 +5,24 @@ promoted yet, alias deleted) it falls back to the newest finished run of experim
 for this product and source whose checks passed. `load` downloads that model and reads it
 with skops and Blink's OWN trusted-type list (never the list stored in the model's MLmodel
 file, and never pickle), plus the threshold and train_stats stored with the run, and builds
-a `ServedModel` (compiled forest). The watcher does this at start-up, every
-`registry_poll_seconds`, and at once when the trainer in this process promoted a version
-(`keys.MODEL_RELOAD`). When MLflow is unreachable the current model stays in place; the
-failure shows in /readyz ("model").
+a `ServedModel` (compiled forest). The service's watcher (`blink.service.watcher`) calls
+them in the model worker process.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import tempfile
-import time
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from blink import features
 from blink.model import tracking
-from blink.model import worker as model_worker
-from blink.runtime import keys, tasks
+
+if TYPE_CHECKING:
+    from blink.model.served import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +43,9 @@ class Resolved:
 
 @dataclass
 class ModelSlot:
-    """app[keys.MODEL]: the model being served (None until one is loaded)."""
+    """The model being served (None until one is loaded): app[keys.MODEL]."""
 
-    served: Any = None  # blink.model.served.ServedModel
+    served: ServedModel | None = None
     label: str | None = None
     loaded_at: float | None = None
 
@@ -115,69 +108,3 @@ def load(settings, resolved: Resolved):
                                     label=resolved.label,
                                     version=resolved.version or resolved.run_id,
                                     trained_at=stored["trained_at"])
-
-
-async def check(app: web.Application) -> bool:
-    """Re-resolve once; swap a newly resolved model in. True when a model was swapped."""
-    settings, slot = app[keys.SETTINGS], app[keys.MODEL]
-    health = app[keys.HEALTH]["model"]
-    # in the model worker process: this one never imports mlflow or sklearn
-    loop, executor = asyncio.get_running_loop(), model_worker.get(app)
-    try:
-        resolved = await loop.run_in_executor(executor, resolve, settings)
-    except BrokenProcessPool:
-        model_worker.renew(app)
-        raise
-    if resolved is None or resolved.label == slot.label:
-        health.success(model=slot.label, registered=resolved is not None)
-        return False
-    served = await loop.run_in_executor(executor, load, settings, resolved)
-    swap(app, served, resolved.label)
-    health.success(model=resolved.label, registered=True)
-    return True
-
-
-def swap(app: web.Application, served, label: str) -> None:
-    """Serve `served` from now on (one assignment each: the scoring path sees old or new)."""
-    slot, metrics = app[keys.MODEL], app[keys.METRICS]
-    detector = app.get(keys.DETECTOR)
-    if detector is not None:
-        detector.set_model(served)
-    previous = slot.label
-    slot.served, slot.label, slot.loaded_at = served, label, time.time()
-    metrics.model_reloads.inc()
-    metrics.model_info.clear()
-    metrics.model_info.labels(version=str(served.version)).set(1)
-    log.info("serving model %s (was %s)", label, previous or "none")
-
-
-async def _watch(app: web.Application) -> None:
-    settings, reload = app[keys.SETTINGS], app[keys.MODEL_RELOAD]
-    health = app[keys.HEALTH]["model"]
-    while True:
-        reload.clear()
-        try:
-            await check(app)
-        except Exception as e:  # noqa: BLE001 - keep the current model, retry at the next poll
-            health.failure(e)
-            log.debug("model check failed", exc_info=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reload.wait(), settings.registry_poll_seconds)
-
-
-_watcher_task = tasks.background("model-watcher", _watch)
-
-
-async def watcher_ctx(app: web.Application):
-    """Cleanup context: the model slot, the reload event and the watcher task."""
-    app[keys.MODEL] = ModelSlot()
-    app[keys.MODEL_RELOAD] = asyncio.Event()
-    async for _ in _watcher_task(app):
-        yield
-
-
-def request_reload(app: web.Application) -> None:
-    """Make the watcher re-resolve now (after a promotion in this process)."""
-    event = app.get(keys.MODEL_RELOAD)
-    if event is not None:
-        event.set()

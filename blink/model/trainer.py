@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,6 @@ import numpy as np
 
 from blink.model import dataset, served
 from blink.model.dataset import load_training_matrix  # noqa: F401 - re-exported (backtest)
-from blink.store import db
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +191,7 @@ def train_on_tape(rows: np.ndarray, settings, meta: dict):
     """Features, fit and MLflow log for one range of tape: -> (FitResult, VersionInfo).
 
     Blocking and CPU-bound, self-contained and picklable: the service runs it in a worker
-    process (see `blink.model.retrain`), the CLI in a thread. Raises TooFewRows.
+    process (see `blink.service.retrain`), the CLI in a thread. Raises TooFewRows.
     """
     from blink.model import tracking
 
@@ -211,42 +209,3 @@ async def retrain_once(pool, settings, end_time: datetime, executor=None):
     rows, meta = await dataset.read_range(pool, settings, end_time)
     return await asyncio.get_running_loop().run_in_executor(executor, train_on_tape, rows,
                                                             settings, meta)
-
-
-def main(settings, args=None) -> int:
-    """`python -m blink train`: train once on the stored tape and register the model."""
-    end = getattr(args, "end", None)
-    try:
-        result, info = asyncio.run(_train(settings, end))
-    except TooFewRows as e:
-        print(f"blink train: too few rows to train on {settings.pair} "
-              f"(last {settings.train_hours:g} h of tape): {e}", file=sys.stderr)
-        return 1
-    except Exception as e:  # noqa: BLE001 - database or MLflow: one clear line, exit 1
-        log.debug("training failed", exc_info=True)
-        print(f"blink train: failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    verdict = "promoted to @production" if info.promoted else "NOT promoted"
-    print(f"registered {info.name} v{info.version} (run {info.run_id}): {verdict}: "
-          f"{info.reason}; threshold {result.threshold:.5f}, "
-          f"{int(result.metrics['rows_train'])} training rows")
-    return 0
-
-
-async def _train(settings, end: datetime | None):
-    embedded, dsn = None, settings.pg_dsn
-    if not dsn:
-        embedded, dsn = await db.start_embedded(settings.data_dir)
-    try:
-        pool = await db.create_pool(dsn, settings.schema)
-        try:
-            end = end or await dataset.newest_trade_time(pool, settings.pair)
-            if end is None:
-                raise TooFewRows(f"no {settings.pair} trades in schema {settings.schema}")
-            log.info("training on %s trades up to %s", settings.pair, end.isoformat())
-            return await retrain_once(pool, settings, end)
-        finally:
-            await pool.close()
-    finally:
-        if embedded is not None:
-            await asyncio.get_running_loop().run_in_executor(None, embedded.stop)

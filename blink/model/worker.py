@@ -4,7 +4,8 @@ Training (features over 12 h of tape, fit, MLflow log) and loading the served mo
 the alias, load the skops model, compile it) both run there, so the service process never
 imports sklearn, scipy or mlflow (~225 MB) and its event loop never waits on the GIL of a
 Python-heavy fit. The compiled forest comes back as plain numpy arrays. The process is spawned
-lazily on first use; a worker that died is replaced on the next call (`renew`). At shutdown it
+lazily on first use; a worker that died is replaced on the next call
+(`blink.service.model_workers.renew`). At shutdown it
 is ended at once, even mid-fit (a retrain is redone after a restart; MLflow's stores survive
 a killed writer).
 """
@@ -13,12 +14,9 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import AsyncIterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
-from aiohttp import web
-
-from blink.runtime import keys, logs
+from blink.runtime import logs
 
 
 def _init(level: str, fmt: str) -> None:
@@ -44,22 +42,3 @@ def stop(process: ProcessPoolExecutor) -> None:
         w.terminate()
     if manager is not None:
         manager.join(timeout=5)
-
-
-def get(app: web.Application) -> Executor:
-    """The app's model worker, or its thread executor where no worker was set up (tests)."""
-    return app.get(keys.WORKER) or app[keys.EXECUTOR]
-
-
-def renew(app: web.Application) -> None:
-    """Replace a worker that died (BrokenProcessPool): the next call spawns a fresh one."""
-    old = app.get(keys.WORKER)
-    if old is not None:
-        stop(old)
-        app[keys.WORKER] = spawn(app[keys.SETTINGS])
-
-
-async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[keys.WORKER] = spawn(app[keys.SETTINGS])
-    yield
-    stop(app[keys.WORKER])

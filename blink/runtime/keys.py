@@ -1,37 +1,51 @@
-"""Every typed application key, in one place."""
+"""Every typed application key, in one place.
+
+Each key is annotated with the real class of what it holds. The classes of the rooms above
+`runtime` (the detector, the tape, the model slot, ...) are imported for type checkers only:
+runtime is the bottom of the house and imports nothing of the domain at run time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 
-from blink.config import Settings
-from blink.detect.latest import Latest
-from blink.runtime.broadcast import Broadcaster
-from blink.runtime.health import Health
-from blink.runtime.metrics import Metrics
+if TYPE_CHECKING:
+    import jinja2
+    from redis.asyncio import Redis
 
-SETTINGS = web.AppKey("settings", Settings)
-HEALTH = web.AppKey("health", Health)
-METRICS = web.AppKey("metrics", Metrics)
-LATEST = web.AppKey("latest", Latest)
-EXECUTOR = web.AppKey("executor", Executor)
-WORKER = web.AppKey("worker", Executor)  # the model worker process (model/worker.py)
-POOL = web.AppKey("pool", asyncpg.Pool)
-REDIS = web.AppKey("redis", Any)  # redis.asyncio.Redis, or None when not configured
-HTTP = web.AppKey("http", aiohttp.ClientSession)
-# pipeline pieces, set by their own cleanup contexts (see app.py)
-TAPE = web.AppKey("tape", Any)
-WRITER = web.AppKey("writer", Any)
-DETECTOR = web.AppKey("detector", Any)
-MODEL = web.AppKey("model", Any)  # blink.model.registry.ServedModel holder
-MODEL_RELOAD = web.AppKey("model_reload", asyncio.Event)  # set: the watcher re-resolves now
-EVENTS = web.AppKey("events", Broadcaster)  # live updates: "tick", "anomaly_start", "anomaly_end"
+    from blink.config import Settings
+    from blink.detect.detector import Detector
+    from blink.detect.latest import Latest
+    from blink.model.registry import ModelSlot
+    from blink.runtime.broadcast import Broadcaster
+    from blink.runtime.health import Health
+    from blink.runtime.metrics import Metrics
+    from blink.store.writer import Writer
+    from blink.tape import Tape
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+HEALTH: web.AppKey[Health] = web.AppKey("health")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+LATEST: web.AppKey[Latest] = web.AppKey("latest")
+EXECUTOR: web.AppKey[Executor] = web.AppKey("executor", Executor)
+WORKER: web.AppKey[Executor] = web.AppKey("worker", Executor)  # the model worker process
+POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool", asyncpg.Pool)
+REDIS: web.AppKey[Redis | None] = web.AppKey("redis")  # None when not configured
+HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http", aiohttp.ClientSession)
+# pipeline pieces, set by their own cleanup contexts (see service/app.py)
+TAPE: web.AppKey[Tape] = web.AppKey("tape")
+WRITER: web.AppKey[Writer] = web.AppKey("writer")
+DETECTOR: web.AppKey[Detector] = web.AppKey("detector")
+MODEL: web.AppKey[ModelSlot] = web.AppKey("model")  # the served model's slot
+MODEL_RELOAD: web.AppKey[asyncio.Event] = web.AppKey("model_reload", asyncio.Event)
+# live updates: "tick", "anomaly_start", "anomaly_end"
+EVENTS: web.AppKey[Broadcaster] = web.AppKey("events")
 # web layer (blink/web/routes.py)
-TEMPLATES = web.AppKey("templates", Any)  # jinja2.Environment (autoescape on)
-SHUTDOWN = web.AppKey("shutdown", asyncio.Event)  # set on app shutdown: long streams end
+TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates")  # autoescape on
+SHUTDOWN: web.AppKey[asyncio.Event] = web.AppKey("shutdown", asyncio.Event)  # streams end

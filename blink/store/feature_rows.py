@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Protocol
 
 import asyncpg
 import orjson
 
-from blink.detect.detector import Detector, FeatureRow
-from blink.detect.events import AnomalyEvent
 from blink.runtime.health import Component
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,7 @@ ON CONFLICT (product_id, start_time) DO UPDATE SET
 """
 
 
-async def write(conn: asyncpg.Connection, product_id: str, rows: list[FeatureRow],
-                events: list[AnomalyEvent]) -> None:
+async def write(conn: asyncpg.Connection, product_id: str, rows: list, events: list) -> None:
     """Upsert one batch in the caller's connection (wrap it in a transaction)."""
     if rows:
         await conn.execute(
@@ -65,8 +63,19 @@ async def write(conn: asyncpg.Connection, product_id: str, rows: list[FeatureRow
             for ev in events])
 
 
+class RowSource(Protocol):
+    """What the flusher drains (the detector): rows with time, trade_id, price, vector,
+    score_raw, anomaly, model_version; events with the `anomalies` columns."""
+
+    product_id: str
+    rows: list
+
+    def drain(self) -> tuple[list, list]: ...
+    def requeue(self, rows: list, events: list) -> None: ...
+
+
 class FeatureRowFlusher:
-    def __init__(self, pool: asyncpg.Pool, detector: Detector, health: Component,
+    def __init__(self, pool: asyncpg.Pool, detector: RowSource, health: Component,
                  interval: float = FLUSH_SECONDS) -> None:
         self.pool, self.detector, self.health, self.interval = pool, detector, health, interval
         self.rows_written = 0

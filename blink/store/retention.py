@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import asyncpg
-from aiohttp import web
-
-from blink.runtime import keys, tasks
 
 log = logging.getLogger(__name__)
 
@@ -66,31 +62,3 @@ async def prune(pool: asyncpg.Pool, product_id: str, days: float,
     if before is None:
         return {}
     return {table: await delete_before(pool, table, before, batch) for table in TABLES}
-
-
-async def run(app: web.Application, interval: float = INTERVAL) -> None:
-    """Prune now, then every `interval` seconds; failures are retried with backoff."""
-    settings = app[keys.SETTINGS]
-    health = app[keys.HEALTH]["retention"]
-    metrics = app[keys.METRICS]
-
-    async def once() -> None:
-        deleted = await prune(app[keys.POOL], settings.pair, settings.retention_days)
-        for table, n in deleted.items():
-            metrics.rows_pruned.labels(table=table).inc(n)
-        if any(deleted.values()):
-            log.info("retention deleted %s (older than %g days)", deleted,
-                     settings.retention_days, extra={"deleted": deleted})
-        health.success(days=settings.retention_days, deleted=deleted)
-        await asyncio.sleep(interval)
-
-    await tasks.supervise(once, health, base=5.0, cap=300.0)
-
-
-async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context: the hourly retention task, only when `retention_days` > 0."""
-    if app[keys.SETTINGS].retention_days <= 0:
-        yield
-        return
-    async for _ in tasks.background("retention", run)(app):
-        yield

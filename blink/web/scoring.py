@@ -14,16 +14,19 @@ import time
 import numpy as np
 from aiohttp import web
 
+from blink.model.served import ServedModel
 from blink.runtime import keys
 from blink.web.security import JsonError
 
 
-def current_model(app: web.Application):
-    """The ServedModel scoring the stream (the detector's), else the registry slot's, or None."""
-    model = getattr(app.get(keys.DETECTOR), "model", None)
-    if model is None:
-        model = getattr(app.get(keys.MODEL), "served", None)
-    return model
+def current_model(app: web.Application) -> ServedModel | None:
+    """The ServedModel scoring the stream (the detector's), else the registry slot's, or None.
+    Each key is set only in the roles that have it (ingest: the detector; any watcher: the
+    slot)."""
+    detector, slot = app.get(keys.DETECTOR), app.get(keys.MODEL)
+    if detector is not None and detector.model is not None:
+        return detector.model
+    return slot.served if slot is not None else None
 
 
 def parse_rows(raw: bytes, names: list[str], max_rows: int) -> tuple[np.ndarray, bool]:
@@ -75,7 +78,7 @@ def score(app: web.Application, model, X: np.ndarray) -> np.ndarray:
     otherwise (api-only role, or a swap in between) with the model, counted here.
     """
     detector, metrics = app.get(keys.DETECTOR), app[keys.METRICS]
-    via_detector = detector is not None and getattr(detector, "model", None) is model
+    via_detector = detector is not None and detector.model is model
     t0 = time.perf_counter()
     scores = detector.score_rows(X) if via_detector else model.score(X)
     metrics.predict_latency.observe(time.perf_counter() - t0)

@@ -8,12 +8,12 @@ import contextlib
 import asyncpg
 from aiohttp import web
 
-from blink import resources
 from blink.detect.latest import Latest
-from blink.ingest import ingest_ctx
 from blink.runtime import keys
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
+from blink.service import resources
+from blink.service.ingest import ingest_ctx
 from blink.store import db
 from tests.fakes import rest_url, wait_until, ws_url
 from tests.fakes.coinbase import FakeCoinbase

@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from blink.model import registry, trainer
-from blink.model import worker as model_worker
-from blink.model.dataset import newest_trade_time
+from blink.model import trainer
 from blink.runtime import keys, tasks
+from blink.service import model_workers, watcher
+from blink.store.tape_reads import newest_trade_time
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ async def attempt(app: web.Application, end: datetime, executor=None) -> str:
     log.info("retrain on data up to %s: %s v%s %s in %.1f s", end.isoformat(), info.name,
              info.version, outcome.replace("_", " "), seconds)
     if info.promoted:
-        registry.request_reload(app)
+        watcher.request_reload(app)
     return outcome
 
 
@@ -85,9 +85,9 @@ async def _schedule(app: web.Application) -> None:
         end = await event_time(app)
         if end is not None and (due is None or end >= due):
             try:
-                outcome = await attempt(app, end, model_worker.get(app))
+                outcome = await attempt(app, end, model_workers.get(app))
             except BrokenProcessPool:
-                model_worker.renew(app)  # the worker died: a fresh one for the next attempt
+                model_workers.renew(app)  # the worker died: a fresh one for the next attempt
                 raise
             due = None if outcome == "too_few_rows" else end + every
         await asyncio.sleep(TICK_SECONDS)

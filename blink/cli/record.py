@@ -17,12 +17,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from blink import resources
 from blink.config import Settings
 from blink.feeds.coinbase import CoinbaseSource
 from blink.runtime import keys
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
+from blink.service import resources
 from blink.tape import Tape
 from blink.trade import Trade
 

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from blink import ingest, resources, scoring
 from blink.config import ConfigError, Settings
 from blink.detect.latest import Latest
-from blink.model import registry, retrain
-from blink.model import worker as model_worker
 from blink.outputs import alerts, relay
 from blink.runtime import keys
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
-from blink.store import retention
-from blink.web import probes as health
+from blink.service import (
+    detection,
+    housekeeping,
+    ingest,
+    model_workers,
+    resources,
+    retrain,
+    watcher,
+)
+from blink.web import probes
 from blink.web.routes import setup_web
 
 
@@ -50,21 +55,21 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.LATEST] = Latest(product_id=settings.pair, source=settings.source)
     app[keys.EVENTS] = Broadcaster()
 
-    app.add_routes(health.routes)
+    app.add_routes(probes.routes)
     if "api" in roles:
         setup_web(app)
 
     ctx = app.cleanup_ctx
     ctx.extend([resources.executor_ctx, resources.database_ctx, resources.redis_ctx,
-                resources.http_ctx, model_worker.worker_ctx])
+                resources.http_ctx, model_workers.worker_ctx])
     if "ingest" in roles:
         # the detector exists before the watcher swaps a model into it, and before the tape
-        ctx.extend([scoring.detector_ctx, registry.watcher_ctx, alerts.alerts_ctx,
-                    ingest.ingest_ctx, retention.retention_ctx])
+        ctx.extend([detection.detector_ctx, watcher.watcher_ctx, alerts.alerts_ctx,
+                    ingest.ingest_ctx, housekeeping.retention_ctx])
         if settings.redis_dsn:
             ctx.append(relay.publish_ctx)
     elif "api" in roles:
-        ctx.extend([registry.watcher_ctx, relay.follow_ctx])  # model for POST /score
+        ctx.extend([watcher.watcher_ctx, relay.follow_ctx])  # model for POST /score
     if "train" in roles:
         ctx.append(retrain.trainer_ctx)
     return app

@@ -18,9 +18,9 @@ either way, and the same as handing the trades over one at a time (tests pin bot
 Output, one CSV row per input row in input order: `timestamp` (as written), `value`,
 `score_raw` (empty before the first model), `anomaly` (0/1), `anomaly_score` (0 before the
 first model) and `model_version`; a bar that became several trades gets the score after its
-last trade. Windows of bars and series follow their sampling interval (`blink.sampling`);
+last trade. Windows of bars and series follow their sampling interval (`blink.backtest.sampling`);
 `--store` also writes tape, feature rows and events to the schema `backtest`
-(`blink.backtest_store`). The command line itself: `blink.backtest_cli`.
+(`blink.backtest.store`). The command line itself: `blink.cli.backtest`.
 """
 
 from __future__ import annotations
@@ -42,14 +42,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from blink import backtest_store, files
+from blink.backtest import store as backtest_store
+from blink.backtest.feature_history import FeatureHistory
+from blink.backtest.progress import Progress
 from blink.config import Settings
 from blink.detect.detector import Detector, Featurized
 from blink.detect.events import AnomalyEvent, iso
 from blink.detect.latest import Latest
-from blink.feature_history import FeatureHistory
 from blink.features import FEATURE_NAMES
-from blink.progress import Progress
+from blink.formats import files
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.metrics import Metrics
 

@@ -10,7 +10,8 @@ import importlib
 import logging
 import sys
 
-from blink import __version__, cli_args, config
+from blink import __version__, config
+from blink.cli import args as cli_args
 from blink.runtime import logs
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,14 @@ RUN = {
 
 # subcommand -> (module with `main(settings, args) -> int`, help)
 COMMANDS = {
-    "run": ("blink.serve", "run the service (default)"),
-    "train": ("blink.model.trainer", "train once on the stored tape and register the model"),
-    "record": ("blink.feeds.record", "record the live feed to a tick CSV for replay"),
-    "backtest": ("blink.backtest_cli", "replay a file through the live pipeline, write scores"),
-    "evaluate": ("blink.evaluate", "backtest, then score detections against labelled windows"),
-    "settings": ("blink.cli", "print every setting (resolved values, or --table for markdown)"),
+    "run": ("blink.cli.run", "run the service (default)"),
+    "train": ("blink.cli.train", "train once on the stored tape and register the model"),
+    "record": ("blink.cli.record", "record the live feed to a tick CSV for replay"),
+    "backtest": ("blink.cli.backtest", "replay a file through the live pipeline, write scores"),
+    "evaluate": ("blink.cli.evaluate",
+                 "backtest, then score detections against labelled windows"),
+    "settings": ("blink.cli.settings",
+                 "print every setting (resolved values, or --table for markdown)"),
 }
 
 
@@ -62,20 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_main(settings: config.Settings, args: argparse.Namespace) -> int:
-    if args.table:
-        print(config.table_markdown())
-        return 0
-    for name in config.FIELDS:
-        value = getattr(settings, name)
-        if name in ("api_token",) and value:
-            value = "***"
-        if name in ("pg_dsn", "redis_url", "mlflow_tracking_uri"):
-            value = config.redact(str(value))
-        print(f"{name} = {value}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -92,8 +81,6 @@ def main(argv: list[str] | None = None) -> int:
                    config.redact_secret(settings.redis_dsn),
                    config.redact_secret(settings.mlflow_tracking_uri)):
         logs.add_secret(secret)
-    if command == "settings":
-        return settings_main(settings, args)
     module = importlib.import_module(COMMANDS[command][0])
     try:
         return int(module.main(settings, args) or 0)

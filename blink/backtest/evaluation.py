@@ -1,6 +1,6 @@
 """`python -m blink evaluate INPUT --labels LABELS [--report DIR]`: how well Blink detects.
 
-Runs the backtest (`blink.backtest`, or `--baseline` for `blink.detect.baseline`), then scores the
+Runs the backtest (`blink.backtest.engine`, or `--baseline` for `blink.detect.baseline`), then scores the
 anomaly EVENTS (the detector's folded events, not single rows) against labelled windows:
 
 - a window is **detected** when any event overlaps it (event [s, e] and window [ws, we] with
@@ -22,14 +22,12 @@ import csv
 import json
 import math
 import statistics
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blink import files, sampling
-from blink.config import ConfigError, Settings
-from blink.files import _when as parse_when  # ISO-8601 or epoch s/ms/µs/ns
+from blink.config import ConfigError
+from blink.formats.files import _when as parse_when  # ISO-8601 or epoch s/ms/µs/ns
 
 DAY = 86_400.0
 
@@ -171,26 +169,3 @@ def evaluate_run(scored: list, bt, windows: Iterable[Window]) -> Counts:
     first = next((s.ts for s in scored if s.score_raw is not None), None)
     span = None if first is None else (first, scored[-1].ts)
     return score(((ev.start, ev.end) for ev in bt.events.values()), windows, span)
-
-
-def main(settings: Settings, args) -> int:
-    from blink import backtest
-    from blink.detect import baseline
-
-    windows = load_labels(args.labels)
-    kind = files.sniff(args.input)
-    settings = sampling.plan(settings, kind, files.read(args.input, settings.pair),
-                             scale=args.scale, retrain_seconds=args.retrain_seconds,
-                             train_hours=args.train_hours)
-    extra = {"fit": baseline.fit, "serve": baseline.serve} if args.baseline else {}
-    scored, bt, summary = backtest.run(args.input, settings, **extra)
-    counts = evaluate_run(scored, bt, windows)
-    print(f"backtest: {summary.line(bt)}", file=sys.stderr)
-    from blink import eval_report
-
-    print(eval_report.metrics_table(counts))
-    if args.report:
-        out = eval_report.write(Path(args.report), args.input, args.labels, scored, bt,
-                                windows, counts, settings, baseline=args.baseline)
-        print(f"report written to {out}", file=sys.stderr)
-    return 0

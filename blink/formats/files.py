@@ -42,9 +42,9 @@ from typing import IO
 
 import numpy as np
 
-from blink import bars
 from blink.config import ConfigError
-from blink.ticks import TICKS
+from blink.formats import bars
+from blink.formats.ticks import TICKS
 from blink.trade import Trade, TradeError, parse_decimal, parse_side, parse_time, parse_trade_id
 
 BARS = ("time_utc", "open", "high", "low", "close")  # + a volume column

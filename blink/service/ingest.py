@@ -22,7 +22,7 @@ from blink.config import Settings
 from blink.runtime import keys
 from blink.runtime.batching import StepBatch
 from blink.runtime.tasks import supervise
-from blink.store import gaps
+from blink.store import gaps, sessions
 from blink.store.spill import spill_path
 from blink.store.writer import Writer
 from blink.tape import Tape
@@ -49,9 +49,7 @@ async def start_afresh(pool, settings: Settings) -> None:
     Its trade ids restart at the file's / the generator's first id, so rows (or a spill file)
     left by an earlier session would collide with the new trades and hide them.
     """
-    assert settings.schema != "public", "the live tape is never truncated"
-    async with pool.acquire() as conn:
-        await conn.execute("TRUNCATE trades, features, anomalies, feed_gaps")
+    await sessions.empty_session(pool, settings.schema)
     spill_path(settings.data_dir, settings.schema).unlink(missing_ok=True)
     log.info("%s session: schema %s emptied", settings.source, settings.schema)
 

@@ -1,4 +1,4 @@
-"""`python -m blink backtest INPUT --out SCORES.csv`: plan the windows, drive `blink.backtest`
+"""`python -m blink backtest INPUT --out SCORES.csv`: plan the windows, drive `blink.backtest.engine`
 over the file, write the scores CSV (atomically: a failed run leaves no output), summarise."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import os
 import sys
 from pathlib import Path
 
-from blink import backtest_store, files, sampling
-from blink.backtest import COLUMNS, Backtest, chunks, drive
+from blink.backtest import sampling
+from blink.backtest import store as backtest_store
+from blink.backtest.engine import COLUMNS, Backtest, chunks, drive
+from blink.backtest.progress import Progress
 from blink.config import Settings
-from blink.progress import Progress
+from blink.formats import files
 
 log = logging.getLogger(__name__)
 

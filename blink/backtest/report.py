@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blink import sampling
+from blink.backtest import sampling
 
 MAX_POINTS = 20_000  # rows plotted (evenly thinned beyond)
 

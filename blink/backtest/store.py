@@ -29,13 +29,12 @@ from blink import features
 from blink.config import Settings
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
-from blink.store import db, feature_rows
+from blink.store import db, feature_rows, sessions
 from blink.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "backtest"
-TABLES = ("trades", "features", "anomalies")
 BACKLOG = 50_000
 
 
@@ -51,10 +50,7 @@ class BacktestStore:
         if not dsn:
             embedded, dsn = await db.start_embedded(settings.data_dir)
         pool = await db.create_pool(dsn, SCHEMA)
-        async with pool.acquire() as conn:
-            for table in TABLES:  # table names are constants: no injection
-                await conn.execute(f"DELETE FROM {table} WHERE product_id = $1",  # noqa: S608
-                                   settings.pair)
+        await sessions.delete_product(pool, settings.pair)
         own = dataclasses.replace(settings, data_dir=settings.data_dir / SCHEMA)
         writer = Writer(pool, own, Metrics(), Health()["writer"])
         writer.spill.path.unlink(missing_ok=True)  # a crashed backtest's rows are stale

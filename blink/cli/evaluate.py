@@ -1,0 +1,35 @@
+"""`python -m blink evaluate INPUT --labels LABELS [--report DIR]`: backtest, then score the
+detections against labelled windows (`blink.backtest.evaluation` has the rules)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from blink.backtest import sampling
+from blink.backtest.evaluation import evaluate_run, load_labels
+from blink.config import Settings
+from blink.formats import files
+
+
+def main(settings: Settings, args) -> int:
+    from blink.backtest import engine as backtest
+    from blink.detect import baseline
+
+    windows = load_labels(args.labels)
+    kind = files.sniff(args.input)
+    settings = sampling.plan(settings, kind, files.read(args.input, settings.pair),
+                             scale=args.scale, retrain_seconds=args.retrain_seconds,
+                             train_hours=args.train_hours)
+    extra = {"fit": baseline.fit, "serve": baseline.serve} if args.baseline else {}
+    scored, bt, summary = backtest.run(args.input, settings, **extra)
+    counts = evaluate_run(scored, bt, windows)
+    print(f"backtest: {summary.line(bt)}", file=sys.stderr)
+    from blink.backtest import report as eval_report
+
+    print(eval_report.metrics_table(counts))
+    if args.report:
+        out = eval_report.write(Path(args.report), args.input, args.labels, scored, bt,
+                                windows, counts, settings, baseline=args.baseline)
+        print(f"report written to {out}", file=sys.stderr)
+    return 0
