@@ -47,12 +47,13 @@ from blink.backtest.feature_history import FeatureHistory
 from blink.backtest.progress import Progress
 from blink.config import Settings
 from blink.detect.detector import Detector, Featurized
-from blink.detect.events import AnomalyEvent, iso
+from blink.detect.events import AnomalyEvent
 from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES
 from blink.formats import files
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.metrics import Metrics
+from blink.times import iso
 
 log = logging.getLogger(__name__)
 

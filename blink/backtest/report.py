@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from blink.backtest import sampling
+from blink.times import iso_fixed
 
 MAX_POINTS = 20_000  # rows plotted (evenly thinned beyond)
 
@@ -47,7 +48,7 @@ def write(out: Path, input_path, labels_path, scored: list, bt, windows, counts,
     """report.md + report.png in `out`; returns the Markdown path."""
     out.mkdir(parents=True, exist_ok=True)
     figure(out / "report.png", scored, bt, windows)
-    fits = "\n".join(f"| {_t(f.end)} | {f.version} | {f.rows} | {'yes' if f.promoted else 'no'}"
+    fits = "\n".join(f"| {iso_fixed(round(f.end), 0)} | {f.version} | {f.rows} | {'yes' if f.promoted else 'no'}"
                      f" | {f.threshold:.4f} | {f.reason} |" for f in bt.fits)
     detector = "rolling z-score baseline (`blink.detect.baseline`)" if baseline else \
         "IsolationForest (`blink.model.trainer`)"
@@ -109,6 +110,3 @@ def figure(path: Path, scored: list, bt, windows) -> None:
 def _d(ts: float):
     return np.datetime64(round(ts), "s")
 
-
-def _t(ts: float) -> str:
-    return str(np.datetime64(round(ts), "s")) + "Z"

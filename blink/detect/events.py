@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+
+from blink.times import iso
 
 
 @dataclass
@@ -85,7 +86,3 @@ class EventTracker:
             return [("anomaly_end", ev)]
         return []
 
-
-def iso(ts: float) -> str:
-    """Event time (epoch s) as ISO-8601 UTC with Z, as events and backtests report it."""
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

@@ -28,6 +28,7 @@ from blink.runtime.logs import RateLimited
 from blink.runtime.metrics import Metrics
 from blink.runtime.tasks import backoff_delays
 from blink.tape import Tape
+from blink.times import iso_fixed
 from blink.trade import TradeError, from_coinbase
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class CoinbaseSource:
         if tape.newest is not None:
             self.metrics.feed_lag.set(now - tape.newest.ts)
         last_frame = now - (time.monotonic() - self._last_mono)
-        self.component.detail.update(connected=True, last_frame=_iso(last_frame),
+        self.component.detail.update(connected=True, last_frame=iso_fixed(last_frame, 3),
                                      reconnects=self.reconnects,
                                      contiguous_id=tape.contiguous_id)
         self.component.last_success = now
@@ -220,6 +221,3 @@ class CoinbaseSource:
         self._bad.labels(kind).inc()
         _limited.warning(kind, msg, *args)
 
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"

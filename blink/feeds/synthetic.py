@@ -30,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from blink.config import Settings
+from blink.times import iso_fixed
 from blink.trade import Trade
 
 KINDS = ("price_jump", "volatility_burst", "volume_spike", "flash_crash")
@@ -51,11 +52,8 @@ class Anomaly:
     sizes: float = 1.0  # volume spike: size multiplier
 
     def label(self) -> dict:
-        return {"kind": self.kind, "start": iso(self.start), "end": iso(self.end)}
+        return {"kind": self.kind, "start": iso_fixed(self.start), "end": iso_fixed(self.end)}
 
-
-def iso(ts: float) -> str:
-    return (EPOCH + timedelta(microseconds=round(ts * 1e6))).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Market:

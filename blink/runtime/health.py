@@ -10,6 +10,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from blink.times import iso_or_none
+
 log = logging.getLogger(__name__)
 
 
@@ -41,7 +43,7 @@ class Component:
     def as_dict(self) -> dict:
         return {
             "ok": self.ok,
-            "last_success": _iso(self.last_success),
+            "last_success": iso_or_none(self.last_success),
             "last_error": self.last_error or None,
             **self.detail,
         }
@@ -61,8 +63,3 @@ class Health:
     def as_dict(self) -> dict:
         return {name: c.as_dict() for name, c in sorted(self.components.items())}
 
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import Protocol
 
 import asyncpg
 import orjson
 
 from blink.runtime.health import Component
+from blink.times import utc
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ async def write(conn: asyncpg.Connection, product_id: str, rows: list, events: l
             [r.anomaly for r in rows], [r.model_version for r in rows])
     if events:
         await conn.executemany(UPSERT_EVENT, [
-            (ev.product_id, _utc(ev.start), _utc(ev.end), _utc(ev.peak_time), ev.peak_score,
+            (ev.product_id, utc(ev.start), utc(ev.end), utc(ev.peak_time), ev.peak_score,
              ev.threshold, ev.model_version, _json(ev.explanation), ev.points)
             for ev in events])
 
@@ -106,6 +106,3 @@ def _json(value) -> str:
     """orjson (~10x json.dumps; jsonb stores the same numbers; a NaN would become null)."""
     return orjson.dumps(value).decode()
 
-
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)

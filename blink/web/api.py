@@ -16,6 +16,7 @@ from aiohttp import web
 
 from blink.runtime import keys
 from blink.store import reads as queries
+from blink.times import iso_or_none
 from blink.web import scoring
 from blink.web.security import JsonError
 
@@ -63,13 +64,10 @@ def time_param(request: web.Request, name: str) -> datetime | None:
         raise JsonError(400, f"'{name}' must be an ISO 8601 time", field=name) from None
 
 
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat() if t else None
-
 
 def event_json(r) -> dict:
-    return {"id": r["id"], "start_time": _iso(r["start_time"]), "end_time": _iso(r["end_time"]),
-            "peak_time": _iso(r["peak_time"]), "peak_score": r["peak_score"],
+    return {"id": r["id"], "start_time": iso_or_none(r["start_time"]), "end_time": iso_or_none(r["end_time"]),
+            "peak_time": iso_or_none(r["peak_time"]), "peak_score": r["peak_score"],
             "threshold": r["threshold"], "model_version": r["model_version"],
             "explanation": json.loads(r["explanation"]) if r["explanation"] else [],
             "points": r["points"]}
@@ -92,7 +90,7 @@ def feed_status(app: web.Application) -> dict:
             "source_label": SOURCE_LABEL.get(latest.source, latest.source),
             "feed_lag_seconds": lag, "updated_age_seconds": age,
             "feed_error": feed.last_error if feed is not None and feed.ok is False else None,
-            "as_of": _iso(latest.as_of), "price": latest.price, "score_raw": latest.score_raw}
+            "as_of": iso_or_none(latest.as_of), "price": latest.price, "score_raw": latest.score_raw}
 
 
 def model_info(app: web.Application) -> dict:
@@ -120,9 +118,9 @@ async def demo_data(request: web.Request) -> web.Response:
     labels = [lb for lb in latest.labels if start and _overlaps(lb, start, end)]
     body = {
         "minutes": minutes, "product_id": settings.pair, "source": latest.source,
-        "start": _iso(start), "end": _iso(end),
+        "start": iso_or_none(start), "end": iso_or_none(end),
         "bin_seconds": width,
-        "times": [_iso(r["time"]) for r in rows],
+        "times": [iso_or_none(r["time"]) for r in rows],
         "prices": [r["price"] for r in rows],
         "score_raw": [r["score_raw"] for r in rows],
         "anomaly": [bool(r["anomaly"]) for r in rows],
