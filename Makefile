@@ -39,7 +39,7 @@ clean:
 	rm -rf .venv .pytest_cache .ruff_cache
 
 readme-settings: setup  ## regenerate the README's settings table from blink/config.py
-	$(PY) -c "import re, pathlib; from blink import config; p = pathlib.Path('README.md'); \
+	$(PY) -c "import re, pathlib; from blink.cli import settings; p = pathlib.Path('README.md'); \
 	p.write_text(re.sub(r'<!-- settings-table -->.*<!-- /settings-table -->', \
-	lambda _: '<!-- settings-table -->\n' + config.table_markdown() + '\n<!-- /settings-table -->', \
+	lambda _: '<!-- settings-table -->\n' + settings.table_markdown() + '\n<!-- /settings-table -->', \
 	p.read_text(), flags=re.S))"

@@ -32,7 +32,7 @@ import numpy as np
 from bench.report import table, write_section
 from bench.service import scratch_database
 from blink import config
-from blink.backtest import engine as backtest
+from blink.backtest import driver, engine, output
 from blink.cli.backtest import fit_workers
 from blink.detect.detector import Detector
 from blink.detect.latest import Latest
@@ -59,13 +59,13 @@ def best_rate(n: int, fn, repeats: int = REPEATS) -> float:
 
 
 def whole(path: Path, out: Path, settings: config.Settings, *, workers: int,
-          store: bool = False, fit=None) -> backtest.Backtest:
+          store: bool = False, fit=None) -> engine.Backtest:
     """What `python -m blink backtest PATH --out OUT [--store]` does, minus the planning."""
-    bt = backtest.Backtest(settings, fit=fit, fit_workers=workers, keep_rows=store)
+    bt = engine.Backtest(settings, fit=fit, fit_workers=workers, keep_rows=store)
     with open(out, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(backtest.COLUMNS)
-        asyncio.run(backtest.drive(backtest.chunks(path, settings.pair), bt,
+        writer.writerow(output.COLUMNS)
+        asyncio.run(driver.drive(driver.chunks(path, settings.pair), bt,
                                    lambda done: writer.writerows(done.cells()), store=store))
     return bt
 
@@ -126,10 +126,10 @@ def run() -> str:
         def stages() -> None:
             d = Detector(base, Latest("BTC-USD"), Metrics(), Broadcaster(), keep_rows=False)
             d.set_model(served)
-            for a in range(0, part, backtest.CHUNK_TRADES):
-                b = a + backtest.CHUNK_TRADES
+            for a in range(0, part, engine.CHUNK_TRADES):
+                b = a + engine.CHUNK_TRADES
                 f = d.featurize(cols.ts[a:b], cols.price[a:b], cols.size[a:b], cols.taker[a:b])
-                d.judge(f, backtest._Offset(backtest._Chunk(cols, None), a))
+                d.judge(f, engine._Offset(engine._Chunk(cols, None), a))
                 d.drain()
         rates["stages"] = best_rate(part, stages)
         rates["one"] = best_rate(n, lambda: whole(path, out, base, workers=1), 1)

@@ -25,8 +25,7 @@ from pathlib import Path
 
 from bench import inject
 from blink import config
-from blink.backtest import engine as backtest
-from blink.backtest import sampling
+from blink.backtest import driver, sampling
 from blink.backtest.evaluation import Counts, Window, evaluate_run
 from blink.detect import baseline
 from blink.feeds import synthetic
@@ -85,7 +84,7 @@ def task(job: tuple) -> tuple[tuple, Counts, collections.Counter]:
             overrides["min_history_seconds"] = 300.0 * per_interval * delta
         settings = dataclasses.replace(settings, **overrides)
         extra = {"fit": baseline.fit, "serve": baseline.serve} if detector == "baseline" else {}
-        scored, bt, _ = backtest.run(rows, settings, **extra)
+        scored, bt, _ = driver.run(rows, settings, **extra)
     leads = collections.Counter(ev.explanation[0]["feature"] for ev in bt.events.values()
                                 if ev.explanation and not windows)
     return key, evaluate_run(scored, bt, windows), leads

@@ -12,8 +12,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from blink.backtest import engine as backtest
-from blink.backtest import sampling
+from blink.backtest import driver, engine, output, sampling
 from blink.cli import main as cli
 from blink.feeds import synthetic
 from blink.formats import files, ticks
@@ -52,7 +51,7 @@ def test_one_row_per_input_row_with_warm_up_and_scores(tick_file, tmp_path, monk
                    "--no-progress") == 0
     scores = read_scores(out)
     source = read_scores(tick_file)
-    assert list(scores[0]) == list(backtest.COLUMNS)
+    assert list(scores[0]) == list(output.COLUMNS)
     assert [s["timestamp"] for s in scores] == [r["time"] for r in source]
     assert [s["value"] for s in scores] == [r["price"] for r in source]
     warm = list(itertools.takewhile(lambda s: s["score_raw"] == "", scores))
@@ -72,7 +71,7 @@ def test_one_row_per_input_row_with_warm_up_and_scores(tick_file, tmp_path, monk
 def test_retrains_follow_event_time_cadence(tick_file, make_settings):
     settings = make_settings(**FAST)
     rows = list(files.read(tick_file))
-    out, bt, summary = backtest.run(rows, settings)
+    out, bt, summary = driver.run(rows, settings)
     assert summary.rows == len(out) == len(rows)
     ends = [f.end for f in bt.fits]
     assert len(ends) == math.floor((rows[-1].trades[-1].ts - ends[0]) / 240.0) + 1
@@ -102,7 +101,7 @@ def test_series_with_zeros_and_negative_values(tmp_path, make_settings):
     assert planned.feature_scale == scale
     assert planned.retrain_seconds == sampling.RETRAIN_ROWS * 300.0
     assert planned.min_history_seconds == settings.min_history_seconds * scale
-    out, bt, _ = backtest.run(files.read(path), planned)
+    out, bt, _ = driver.run(files.read(path), planned)
     assert [s.timestamp for s in out] == [line.split(",")[0] for line in lines[1:]]
     scored = [s for s in out if s.score_raw is not None]
     assert len(bt.fits) >= 2 and len(scored) > 1000
@@ -132,9 +131,9 @@ async def test_store_writes_only_the_backtest_schema(tick_file, tmp_path, settin
                            " side) VALUES ('BTC-USD', 1, now(), 1, 1, 'buy')")
     finally:
         await conn.close()
-    bt = backtest.Backtest(dataclasses.replace(settings, **FAST))
+    bt = engine.Backtest(dataclasses.replace(settings, **FAST))
     scored = []
-    summary = await backtest.drive(backtest.chunks(tick_file), bt,
+    summary = await driver.drive(driver.chunks(tick_file), bt,
                                    lambda done: scored.extend(done.rows()), store=True)
     assert len(scored) == summary.rows and bt.events
     conn = await asyncpg.connect(settings.pg_dsn)

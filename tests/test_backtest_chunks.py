@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from test_backtest import FAST, tick_file  # noqa: F401 (the module-scoped fixture)
 
-from blink.backtest import engine as backtest
+from blink.backtest import driver
 from blink.backtest.feature_history import FeatureHistory
 from blink.formats import files
 from blink.model.served import ServedModel, training_stats
 
 
 def outcome(rows, settings, chunk: int, **kw):
-    out, bt, summary = backtest.run(rows, settings, chunk=chunk, **kw)
+    out, bt, summary = driver.run(rows, settings, chunk=chunk, **kw)
     feature_rows, _ = bt.drain()
     return ([s.cells() for s in out], [(s.ts, s.threshold) for s in out],
             [(f.end, f.version, f.rows, f.promoted, f.threshold) for f in bt.fits],
@@ -58,7 +58,7 @@ def test_fits_in_a_worker_process_give_the_same_output(tick_file, make_settings,
     assert len(inline[2]) >= 3
     assert outcome(rows, settings, chunk=1024, fit_workers=2) == inline
     # the feature stage far ahead of the scoring stage: it waits for the fits it needs
-    monkeypatch.setattr(backtest, "AHEAD_TRADES", 100)
+    monkeypatch.setattr(driver, "AHEAD_TRADES", 100)
     assert outcome(rows, settings, chunk=64, fit_workers=2) == inline
 
 

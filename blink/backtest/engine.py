@@ -25,26 +25,21 @@ last trade. Windows of bars and series follow their sampling interval (`blink.ba
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
 import math
 import multiprocessing
-import os
-import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from blink.backtest import store as backtest_store
 from blink.backtest.feature_history import FeatureHistory
-from blink.backtest.progress import Progress
+from blink.backtest.fits import Fit, fit_one, lower_priority, serve_forest, whole_window
+from blink.backtest.output import ScoredChunk
 from blink.config import Settings
 from blink.detect.detector import Detector, Featurized
 from blink.detect.events import AnomalyEvent
@@ -53,79 +48,10 @@ from blink.features import FEATURE_NAMES
 from blink.formats import files
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.metrics import Metrics
-from blink.times import iso
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("timestamp", "value", "score_raw", "anomaly", "anomaly_score", "model_version")
 CHUNK_TRADES = 16_384  # most trades through one detector stage call
-AHEAD_TRADES = 1_000_000  # most featurized trades waiting for their model (~100 MB)
-
-
-@dataclass(frozen=True, slots=True)
-class Scored:
-    """One output row (what `run` keeps for the evaluation)."""
-    timestamp: str
-    value: str
-    ts: float  # event time of the row's last trade
-    score_raw: float | None
-    anomaly: bool
-    anomaly_score: float
-    model_version: str
-    threshold: float | None
-
-    def cells(self) -> list[str]:
-        raw = math.nan if self.score_raw is None else self.score_raw
-        return [self.timestamp, self.value, _raw_cell(raw), _flag_cell(self.anomaly),
-                repr(self.anomaly_score), self.model_version]
-
-
-def _raw_cell(raw: float) -> str:
-    """score_raw as written: empty before the first model (NaN), else its repr."""
-    return "" if raw != raw else repr(raw)
-
-
-def _flag_cell(anomaly: bool) -> str:
-    return "1" if anomaly else "0"
-
-
-@dataclass
-class ScoredChunk:
-    """The output rows of one input chunk, as columns (one entry per row)."""
-    cols: files.Columns
-    raw: np.ndarray  # NaN before the first model
-    anomaly: np.ndarray
-    anomaly_score: np.ndarray
-    versions: list[str]
-    thresholds: list[float | None]
-
-    def __len__(self) -> int:
-        return len(self.cols)
-
-    def cells(self) -> Iterable[tuple[str, ...]]:
-        """The CSV rows, formatted as `Scored.cells` formats one (column by column)."""
-        return zip(self.cols.timestamp, self.cols.value, map(_raw_cell, self.raw.tolist()),
-                   map(_flag_cell, self.anomaly.tolist()),
-                   map(repr, self.anomaly_score.tolist()), self.versions, strict=True)
-
-    def rows(self) -> list[Scored]:
-        ts = self.cols.ts[self.cols.ends - 1].tolist()
-        return [Scored(t, v, when, None if r != r else r, a, s, ver, thr)
-                for t, v, when, r, a, s, ver, thr in zip(
-                    self.cols.timestamp, self.cols.value, ts, self.raw.tolist(),
-                    self.anomaly.tolist(), self.anomaly_score.tolist(), self.versions,
-                    self.thresholds, strict=True)]
-
-
-@dataclass
-class Fit:
-    """One retrain: when (event time), which version, and whether it was served."""
-    end: float
-    version: str
-    rows: int
-    promoted: bool
-    reason: str
-    threshold: float
 
 
 class _Moment(NamedTuple):
@@ -198,7 +124,7 @@ class Backtest:
         self.settings = settings
         self.fit, self.serve, self.on_fit = fit or trainer.fit, serve or serve_forest, on_fit
         # the live fit takes the window `prepare`d here: a few MB to send, not the window
-        self.prepare = trainer.prepare if fit is None else _whole
+        self.prepare = trainer.prepare if fit is None else whole_window
         self.too_few = trainer.TooFewRows
         self.fits: list[Fit] = []
         self.events: dict[float, AnomalyEvent] = {}  # event start -> latest snapshot
@@ -268,14 +194,14 @@ class Backtest:
         self.wait_rows, self.due = math.inf, end + self.settings.retrain_seconds
         args = (self.fit, data, self.settings, FEATURE_NAMES, self.on_fit is not None)
         if self.fit_workers > 0:
-            if self.executor is None:  # spawned (no state inherited), niced: see _background
+            if self.executor is None:  # spawned (no state inherited), niced: see lower_priority
                 self.executor = ProcessPoolExecutor(
                     self.fit_workers, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_background)
-            job = self.executor.submit(_fit, *args)
+                    initializer=lower_priority)
+            job = self.executor.submit(fit_one, *args)
         else:
             job = Future()
-            job.set_result(_fit(*args))
+            job.set_result(fit_one(*args))
         self.queue.append(_Retrain(end, len(X), job))
 
     # ------------------------------------------------------------------ scoring stage
@@ -335,116 +261,3 @@ class _Offset:
 
     def __getitem__(self, i: int):
         return self.chunk[self.start + i]
-
-
-def _whole(X: np.ndarray, settings: Settings) -> np.ndarray:
-    """What a custom `fit` gets: the window itself (once it holds enough warm rows)."""
-    from blink.model import trainer
-
-    trainer.warm_rows(X, settings)  # raises TooFewRows, as `prepare` does
-    return X
-
-
-def _background() -> None:
-    """Fitting processes yield the CPU to the feature/scoring stage and to PostgreSQL (the
-    scoring stage waits for fits only when it has caught up; the tape writer waits for no one)."""
-    os.nice(10)
-
-
-def _fit(fit: Callable, X, settings: Settings, names, keep_model: bool):
-    """One retrain (in a worker process with `fit_workers`); the sklearn model travels back
-    only when MLflow logs it: the compiled forest is what serves."""
-    result = fit(X, settings, names)
-    return result if keep_model else dataclasses.replace(result, model=None)
-
-
-def serve_forest(result, version: str, end: float):
-    from blink.model.served import ServedModel
-
-    return ServedModel(result.forest, tuple(result.feature_names), float(result.threshold),
-                       label=f"backtest v{version}", version=version, trained_at=iso(end),
-                       train_stats=dict(result.train_stats))
-
-
-@dataclass
-class Summary:
-    rows: int = 0
-    trades: int = 0
-    anomalies: int = 0  # rows flagged
-    seconds: float = 0.0
-
-    def line(self, bt: Backtest) -> str:
-        served = sum(f.promoted for f in bt.fits)
-        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
-        return (f"{self.rows} rows ({self.trades} trades), {self.anomalies} anomalous rows, "
-                f"{len(bt.events)} anomaly events, {len(bt.fits)} retrains ({served} served), "
-                f"{self.seconds:.1f} s: {rate:,.0f} rows/s, "
-                f"{self.trades / max(self.seconds, 1e-9):,.0f} trades/s")
-
-
-async def drive(chunks: Iterable[files.Columns], bt: Backtest,
-                emit: Callable[[ScoredChunk], None], *, store: bool = False,
-                progress: Progress | None = None) -> Summary:
-    """Both stages over every chunk; each completed chunk is emitted, then the detector's
-    buffers are drained (into the isolated store with `store`). The scoring stage waits for
-    a fit only when the feature stage is `AHEAD_TRADES` ahead, or at the end."""
-    db = None
-    if store:
-        db = await backtest_store.BacktestStore.open(bt.settings)
-    summary, started = Summary(), time.perf_counter()
-
-    async def judge() -> None:
-        for done in bt.judge():
-            emit(done)
-            summary.rows += len(done)
-            summary.trades += len(done.cols.ts)
-            summary.anomalies += int(np.count_nonzero(done.anomaly))
-            await _flush(bt, db)
-            if progress:
-                progress.update(summary.rows, done.cols.last_line)
-
-    try:
-        for cols in chunks:
-            trades = None
-            if db is not None:  # the tape goes to the writer as it is read
-                trades = cols.trades()
-                await db.submit(trades)
-            bt.push(cols, trades)
-            while bt.ahead > AHEAD_TRADES and (job := bt.blocker()) is not None:
-                await asyncio.wrap_future(job)
-                await judge()
-            await judge()
-        while bt.queue:
-            if (job := bt.blocker()) is not None:
-                await asyncio.wrap_future(job)
-            await judge()
-        if db is not None:
-            await db.finish()
-    finally:
-        bt.close()
-        if db is not None:
-            await db.close()
-    summary.seconds = time.perf_counter() - started
-    return summary
-
-
-async def _flush(bt: Backtest, db) -> None:
-    rows, events = bt.drain()
-    if db is not None:
-        await db.write(rows, events)
-
-
-def chunks(source, product_id: str | None = None) -> Iterator[files.Columns]:
-    """Column chunks from a path (read fast) or from `files.Row`s (tests, evaluation)."""
-    if isinstance(source, str | Path):
-        return files.read_columns(source, product_id)
-    return files.columns(source)
-
-
-def run(source, settings: Settings, **kw) -> tuple[list[Scored], Backtest, Summary]:
-    """In-process backtest without store (evaluation, tests): every Scored row kept."""
-    bt, out = Backtest(settings, **{"keep_rows": False, **kw}), []
-    summary = asyncio.run(drive(chunks(source, settings.pair), bt,
-                                lambda done: out.extend(done.rows())))
-    return out, bt, summary
-

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from blink.backtest import sampling
 from blink.backtest import store as backtest_store
-from blink.backtest.engine import COLUMNS, Backtest, chunks, drive
+from blink.backtest.driver import chunks, drive
+from blink.backtest.engine import Backtest
+from blink.backtest.output import COLUMNS
 from blink.backtest.progress import Progress
 from blink.config import Settings
 from blink.formats import files

@@ -13,7 +13,7 @@ from blink.formats import files
 
 
 def main(settings: Settings, args) -> int:
-    from blink.backtest import engine as backtest
+    from blink.backtest import driver
     from blink.detect import baseline
 
     windows = load_labels(args.labels)
@@ -22,7 +22,7 @@ def main(settings: Settings, args) -> int:
                              scale=args.scale, retrain_seconds=args.retrain_seconds,
                              train_hours=args.train_hours)
     extra = {"fit": baseline.fit, "serve": baseline.serve} if args.baseline else {}
-    scored, bt, summary = backtest.run(args.input, settings, **extra)
+    scored, bt, summary = driver.run(args.input, settings, **extra)
     counts = evaluate_run(scored, bt, windows)
     print(f"backtest: {summary.line(bt)}", file=sys.stderr)
     from blink.backtest import report as eval_report

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
 import logging
 from pathlib import Path
@@ -22,6 +21,7 @@ from blink.feeds.coinbase import CoinbaseSource
 from blink.runtime import keys
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
+from blink.runtime.tasks import stop_tasks
 from blink.service import resources
 from blink.tape import Tape
 from blink.trade import Trade
@@ -65,9 +65,7 @@ async def record(settings: Settings, out: Path, duration: float | None = None) -
                 await asyncio.sleep(1.0 if end is None else min(1.0, max(0, end - loop.time())))
                 await asyncio.to_thread(f.flush)
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks(task)
             tape.release_all()
             f.flush()
             await anext(http, None)

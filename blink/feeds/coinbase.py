@@ -12,7 +12,6 @@ the `last_match` after a reconnect); the backfill task started here fills them o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -26,7 +25,7 @@ from blink.feeds.backfill import Backfill, GapLog
 from blink.runtime.health import Health
 from blink.runtime.logs import RateLimited
 from blink.runtime.metrics import Metrics
-from blink.runtime.tasks import backoff_delays
+from blink.runtime.tasks import backoff_delays, stop_tasks
 from blink.tape import Tape
 from blink.times import iso_fixed
 from blink.trade import TradeError, from_coinbase
@@ -64,9 +63,7 @@ class CoinbaseSource:
         try:
             await self._connect_loop(tape)
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks(task)
 
     async def _connect_loop(self, tape: Tape) -> None:
         s = self.settings
@@ -127,9 +124,7 @@ class CoinbaseSource:
                 else:
                     self._bad_frame("binary", "non-text frame skipped")
         finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            await stop_tasks(watchdog)
 
     async def _watchdog(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Close the connection when no frame (heartbeats included) came for too long."""

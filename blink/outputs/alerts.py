@@ -10,7 +10,6 @@ Webhook URLs often embed a secret (Slack, Teams), so logs name only their host.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -24,7 +23,7 @@ from blink.runtime import keys
 from blink.runtime.health import Component
 from blink.runtime.logs import RateLimited
 from blink.runtime.metrics import Metrics
-from blink.runtime.tasks import backoff_delays
+from blink.runtime.tasks import backoff_delays, stop_tasks
 
 log = logging.getLogger(__name__)
 limited = RateLimited(log, interval=30.0)
@@ -141,8 +140,4 @@ async def alerts_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks.append(asyncio.create_task(listen(app, hooks), name="alerts:listen"))
     log.info("alerting %d webhook(s): %s", len(hooks), ", ".join(host_of(u) for u in urls))
     yield
-    for t in tasks:
-        t.cancel()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
+    await stop_tasks(*tasks)

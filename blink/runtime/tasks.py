@@ -48,15 +48,24 @@ async def supervise(body: Callable[[], Awaitable[None]], health: Component,
             await asyncio.sleep(next(delays))
 
 
+async def stop_tasks(*tasks: asyncio.Task | None) -> None:
+    """Cancel every task, then wait for each to finish; their cancellation is not an error.
+    (The one way Blink stops the tasks it owns.)"""
+    live = [t for t in tasks if t is not None]
+    for task in live:
+        task.cancel()
+    for task in live:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def background(name: str, factory: Callable[[web.Application], Awaitable[None]]):
     """A cleanup context that runs `factory(app)` as a named task and cancels it on cleanup."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(factory(app), name=name)
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_tasks(task)
 
     ctx.__name__ = f"{name}_ctx"
     return ctx

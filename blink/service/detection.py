@@ -9,7 +9,6 @@ Needs `app[keys.POOL]` and `app[keys.REDIS]` (the resource contexts run first). 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,7 +17,7 @@ from aiohttp import web
 from blink.detect.detector import Detector
 from blink.outputs.mirror import Mirror
 from blink.runtime import keys
-from blink.runtime.tasks import supervise
+from blink.runtime.tasks import stop_tasks, supervise
 from blink.store.feature_rows import FeatureRowFlusher
 
 log = logging.getLogger(__name__)
@@ -36,11 +35,7 @@ async def detector_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(
             supervise(lambda: mirror.run(app[keys.EVENTS]), health["redis"]), name="mirror"))
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_tasks(*tasks)
     try:
         written = await flusher.flush()
         log.info("feature rows flushed on shutdown: %d", written)

@@ -11,7 +11,6 @@ On cleanup: cancel the source, then `writer.close()` writes or spills everything
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from aiohttp import web
 from blink.config import Settings
 from blink.runtime import keys
 from blink.runtime.batching import StepBatch
-from blink.runtime.tasks import supervise
+from blink.runtime.tasks import stop_tasks, supervise
 from blink.store import gaps, sessions
 from blink.store.spill import spill_path
 from blink.store.writer import Writer
@@ -88,13 +87,9 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
                   settings.reconnect_base_seconds, settings.reconnect_cap_seconds),
         name=f"source-{source.name}")
     yield
-    source_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await source_task
+    await stop_tasks(source_task)
     tape.release_all()
     if batch is not None:
         batch.flush()
     await writer.close()
-    writer_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await writer_task
+    await stop_tasks(writer_task)

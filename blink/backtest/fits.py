@@ -1,0 +1,55 @@
+"""The backtest's retrains: what a fit records, and the fit itself as it runs in a worker
+process (niced), returning the compiled forest that serves."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from blink.config import Settings
+from blink.times import iso
+
+
+@dataclass
+class Fit:
+    """One retrain: when (event time), which version, and whether it was served."""
+    end: float
+    version: str
+    rows: int
+    promoted: bool
+    reason: str
+    threshold: float
+
+
+
+def whole_window(X: np.ndarray, settings: Settings) -> np.ndarray:
+    """What a custom `fit` gets: the window itself (once it holds enough warm rows)."""
+    from blink.model import trainer
+
+    trainer.warm_rows(X, settings)  # raises TooFewRows, as `prepare` does
+    return X
+
+
+def lower_priority() -> None:
+    """Fitting processes yield the CPU to the feature/scoring stage and to PostgreSQL (the
+    scoring stage waits for fits only when it has caught up; the tape writer waits for no one)."""
+    os.nice(10)
+
+
+def fit_one(fit: Callable, X, settings: Settings, names, keep_model: bool):
+    """One retrain (in a worker process with `fit_workers`); the sklearn model travels back
+    only when MLflow logs it: the compiled forest is what serves."""
+    result = fit(X, settings, names)
+    return result if keep_model else dataclasses.replace(result, model=None)
+
+
+def serve_forest(result, version: str, end: float):
+    from blink.model.served import ServedModel
+
+    return ServedModel(result.forest, tuple(result.feature_names), float(result.threshold),
+                       label=f"backtest v{version}", version=version, trained_at=iso(end),
+                       train_stats=dict(result.train_stats))
