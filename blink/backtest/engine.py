@@ -6,8 +6,8 @@ engine) runs ahead, chunk after chunk; every `retrain_seconds` of EVENT time the
 `trainer.fit` is scheduled on the feature vectors of the trailing `train_hours`; the scoring
 stage judges each run of trades with the model that was being served when they happened. The
 first fit comes once `train_min_rows` warm rows exist; a fit failing its promotion checks is
-counted and the previous model keeps scoring. Versions number the fits 1, 2, … as the registry would;
-`--mlflow` logs each fit as `<model_name>_backtest` (never the live alias).
+counted and the previous model keeps scoring. Versions number the fits 1, 2, … as the registry
+would; `--mlflow` logs each fit as `<model_name>_backtest` (never the live alias).
 
 Fits depend only on features, so with `fit_workers` they run in worker processes (several
 at once) while the feature stage carries on with the next chunks; the scoring stage waits

@@ -1,7 +1,7 @@
 """`python -m blink evaluate INPUT --labels LABELS [--report DIR]`: how well Blink detects.
 
-Runs the backtest (`blink.backtest.engine`, or `--baseline` for `blink.detect.baseline`), then scores the
-anomaly EVENTS (the detector's folded events, not single rows) against labelled windows:
+Runs the backtest (`blink.backtest.driver`, or `--baseline` for `blink.detect.baseline`), then
+scores the anomaly EVENTS (the detector's folded events, not single rows) against labelled windows:
 
 - a window is **detected** when any event overlaps it (event [s, e] and window [ws, we] with
   s <= we and e >= ws); recall = detected windows / windows;

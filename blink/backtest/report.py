@@ -48,8 +48,9 @@ def write(out: Path, input_path, labels_path, scored: list, bt, windows, counts,
     """report.md + report.png in `out`; returns the Markdown path."""
     out.mkdir(parents=True, exist_ok=True)
     figure(out / "report.png", scored, bt, windows)
-    fits = "\n".join(f"| {iso_fixed(round(f.end), 0)} | {f.version} | {f.rows} | {'yes' if f.promoted else 'no'}"
-                     f" | {f.threshold:.4f} | {f.reason} |" for f in bt.fits)
+    fits = "\n".join(f"| {iso_fixed(round(f.end), 0)} | {f.version} | {f.rows} | "
+                     f"{'yes' if f.promoted else 'no'} | {f.threshold:.4f} | {f.reason} |"
+                     for f in bt.fits)
     detector = "rolling z-score baseline (`blink.detect.baseline`)" if baseline else \
         "IsolationForest (`blink.model.trainer`)"
     md = "\n\n".join([

@@ -1,5 +1,6 @@
-"""`python -m blink backtest INPUT --out SCORES.csv`: plan the windows, drive `blink.backtest.engine`
-over the file, write the scores CSV (atomically: a failed run leaves no output), summarise."""
+"""`python -m blink backtest INPUT --out SCORES.csv`: plan the windows, drive the backtest
+(`blink.backtest.driver`) over the file, write the scores CSV (atomically: a failed run leaves
+no output), summarise."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Replay a CSV (any format `blink.formats.files` reads) into the tape at `settings.speed` x real time.
+"""Replay a CSV (any format `blink.formats.files` reads) into the tape at `settings.speed` x real
+time.
 
 Event time is paced against the wall clock from the first trade: a trade at event offset `d`
 is added at wall offset `d / speed` (speed 0: as fast as possible). A silence longer than

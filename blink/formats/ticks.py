@@ -1,7 +1,8 @@
 """Blink's tick format: `product_id,trade_id,time,price,size,side`, one Coinbase trade a row.
 
 Times are ISO-8601 with microseconds and Z; price and size are the exact decimal strings; side is
-the maker side as Coinbase sends it. `blink.formats.files` reads it (and replays it); `record` writes it.
+the maker side as Coinbase sends it. `blink.formats.files` reads it (and replays it); `record`
+writes it.
 """
 
 from __future__ import annotations

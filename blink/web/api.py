@@ -66,7 +66,8 @@ def time_param(request: web.Request, name: str) -> datetime | None:
 
 
 def event_json(r) -> dict:
-    return {"id": r["id"], "start_time": iso_or_none(r["start_time"]), "end_time": iso_or_none(r["end_time"]),
+    return {"id": r["id"], "start_time": iso_or_none(r["start_time"]),
+            "end_time": iso_or_none(r["end_time"]),
             "peak_time": iso_or_none(r["peak_time"]), "peak_score": r["peak_score"],
             "threshold": r["threshold"], "model_version": r["model_version"],
             "explanation": json.loads(r["explanation"]) if r["explanation"] else [],
@@ -90,7 +91,8 @@ def feed_status(app: web.Application) -> dict:
             "source_label": SOURCE_LABEL.get(latest.source, latest.source),
             "feed_lag_seconds": lag, "updated_age_seconds": age,
             "feed_error": feed.last_error if feed is not None and feed.ok is False else None,
-            "as_of": iso_or_none(latest.as_of), "price": latest.price, "score_raw": latest.score_raw}
+            "as_of": iso_or_none(latest.as_of), "price": latest.price,
+            "score_raw": latest.score_raw}
 
 
 def model_info(app: web.Application) -> dict:
