@@ -25,6 +25,7 @@ bench: setup  ## benchmarks; results written to docs/benchmarks.md
 
 lint: setup
 	$(RUN) ruff check blink tests bench
+	$(RUN) lint-imports
 
 evaluate: setup  ## reproduce docs/evaluation.md
 	$(PY) -m bench.evaluation
