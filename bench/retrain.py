@@ -19,10 +19,10 @@ TRADES = 315_000  # 12 h at 7.3 trades/s
 
 
 async def _seed(dsn: str, end: datetime) -> None:
-    from tests.trainfixtures import synthetic_trades
+    from tests.support.trades import walk_rows
 
     start = end - timedelta(hours=12)
-    rows = synthetic_trades(TRADES, start=start, seed=3)  # ~1 trade/s: squeeze into 12 h
+    rows = walk_rows(TRADES, start=start, seed=3)  # ~1 trade/s: squeeze into 12 h
     squeeze = timedelta(hours=12) / (rows[-1][2] - start) * 0.999
     rows = [(p, i, start + (t - start) * squeeze, *rest) for p, i, t, *rest in rows]
     pool = await db.create_pool(dsn)

@@ -11,7 +11,7 @@ import time
 import urllib.request
 import uuid
 
-from tests.faultkit import free_port  # the one helper; bench.pipeline imports it from here
+from tests.support.faultkit import free_port  # the one helper; bench.pipeline imports it from here
 
 ADMIN_DSN = os.environ.get("BLINK_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 

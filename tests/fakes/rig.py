@@ -15,8 +15,9 @@ from blink.runtime.metrics import Metrics
 from blink.service import resources
 from blink.service.ingest import ingest_ctx
 from blink.store import db
-from tests.fakes import rest_url, wait_until, ws_url
+from tests.fakes import rest_url, ws_url
 from tests.fakes.coinbase import FakeCoinbase
+from tests.support.waiting import wait_until
 
 
 def blink_app(settings) -> web.Application:

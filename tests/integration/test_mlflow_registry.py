@@ -1,0 +1,220 @@
+"""MLflow on a real sqlite store: log, register, promote, watch, fall back, survive an outage."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from aiohttp import web
+
+from blink.cli import train as train_cli
+from blink.detect.latest import Latest
+from blink.features import FEATURE_NAMES
+from blink.model import registry, tracking, trainer
+from blink.runtime import keys
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
+from blink.service import retrain, watcher
+from blink.store import db
+from tests.support.trades import walk_rows
+from tests.support.training import feature_rows, insert_trades
+from tests.support.waiting import wait_until
+
+META = {"product_id": "BTC-USD", "source": "coinbase", "data_start": "2026-01-05T00:00:00+00:00",
+        "data_end": "2026-01-05T12:00:00+00:00", "trades": 3000, "blink_version": "test",
+        "feature_windows": {"ret_1s": 1.0}}
+
+
+class FakeDetector:
+    def __init__(self) -> None:
+        self.models = []
+
+    def set_model(self, served) -> None:
+        self.models.append(served)
+
+
+async def executor_ctx(app):
+    with ThreadPoolExecutor(2) as pool:
+        app[keys.EXECUTOR] = pool
+        yield
+
+
+def service_app(settings) -> web.Application:
+    app = web.Application()
+    app[keys.SETTINGS], app[keys.HEALTH], app[keys.METRICS] = settings, Health(), Metrics()
+    app[keys.LATEST], app[keys.DETECTOR] = Latest(settings.pair), FakeDetector()
+    return app
+
+
+@pytest.fixture
+async def watch_app(ml_settings):
+    """An app holding what the watcher needs (not started: tests drive `check` directly)."""
+    executor = ThreadPoolExecutor(2)
+    app = web.Application()
+    app[keys.SETTINGS] = ml_settings()
+    app[keys.HEALTH], app[keys.METRICS] = Health(), Metrics()
+    app[keys.EXECUTOR], app[keys.DETECTOR] = executor, FakeDetector()
+    app[keys.MODEL] = registry.ModelSlot()
+    app[keys.MODEL_RELOAD] = asyncio.Event()
+    yield app
+    executor.shutdown(wait=True)
+
+
+def _fit(settings, X=None):
+    return trainer.fit(feature_rows(3000) if X is None else X, settings, FEATURE_NAMES)
+
+
+async def test_log_register_promote_and_watcher_serves_it(ml_settings, aiohttp_client):
+    from mlflow import MlflowClient
+
+    settings = ml_settings()
+    result = _fit(settings)
+    info = await asyncio.to_thread(tracking.log_to_mlflow, result, settings, META)
+    assert info.promoted and info.version == "1" and info.label.endswith("@production v1")
+    c = MlflowClient(settings.mlflow_uri)
+    assert str(c.get_model_version_by_alias(settings.model_name, "production").version) == "1"
+    run = c.get_run(info.run_id)
+    assert run.data.params["n_estimators"] == "25"
+    assert run.data.params["feature_names"] == ",".join(FEATURE_NAMES)
+    assert run.data.params["data_end"] == META["data_end"]
+    assert run.data.params["window_ret_1s"] == "1.0"
+    assert run.data.metrics["holdout_anomaly_rate"] == result.metrics["holdout_anomaly_rate"]
+    assert "fit_seconds" in run.data.metrics and "score_q0.01" in run.data.metrics
+    assert run.data.tags["blink.promote_ok"] == "true"
+
+    # the real watcher, in a started app, picks the alias up and swaps it into the detector
+    app = service_app(settings)
+    app.cleanup_ctx.extend([executor_ctx, watcher.watcher_ctx])
+    await aiohttp_client(app)
+    await wait_until(lambda: app[keys.MODEL].served is not None, "a model served", limit=30)
+    served = app[keys.MODEL].served
+    assert served is not None and app[keys.DETECTOR].models == [served]
+    assert served.label == f"{settings.model_name}@production v1" and served.version == "1"
+    assert served.threshold == result.threshold
+    X = feature_rows(500, seed=5)
+    expected = result.model.score_samples(pd.DataFrame(X, columns=list(FEATURE_NAMES)))
+    np.testing.assert_allclose(served.score(X), expected, rtol=0, atol=1e-12)
+    assert app[keys.METRICS].model_reloads._value.get() == 1
+    assert app[keys.HEALTH]["model"].ok is True
+    info_metric = app[keys.METRICS].model_info.collect()[0].samples
+    assert [(s.labels["version"], s.value) for s in info_metric] == [("1", 1.0)]
+
+
+async def test_not_promoted_keeps_the_alias(ml_settings, watch_app):
+    from mlflow import MlflowClient
+
+    settings = ml_settings()
+    good = await asyncio.to_thread(tracking.log_to_mlflow, _fit(settings), settings, META)
+    assert await watcher.check(watch_app) is True
+    X = feature_rows(3000)
+    X[-300:] += 6.0  # the recent slice is unlike the rest: the held-out check fails
+    bad_fit = _fit(settings, X)
+    assert not bad_fit.promote_ok
+    bad = await asyncio.to_thread(tracking.log_to_mlflow, bad_fit, settings, META)
+    assert (good.version, bad.version, bad.promoted) == ("1", "2", False)
+    c = MlflowClient(settings.mlflow_uri)
+    assert str(c.get_model_version_by_alias(settings.model_name, "production").version) == "1"
+    tags = c.get_model_version(settings.model_name, "2").tags
+    assert tags["blink.not_promoted"].startswith("held-out anomaly rate")
+    assert await watcher.check(watch_app) is False  # still v1: nothing reloaded
+    assert watch_app[keys.MODEL].label.endswith("@production v1")
+    assert watch_app[keys.METRICS].model_reloads._value.get() == 1
+
+
+async def test_fallback_to_newest_passing_run_without_alias(ml_settings, watch_app):
+    settings = ml_settings(pair="FALLBACK-USD")
+    meta = {**META, "product_id": "FALLBACK-USD"}
+    await asyncio.to_thread(tracking.log_to_mlflow, _fit(settings), settings, meta)
+    newest = await asyncio.to_thread(
+        tracking.log_to_mlflow, _fit(replace(settings, random_state=3)), settings, meta)
+    orphan = replace(settings, model_name=settings.model_name + "_never_registered")
+    resolved = await asyncio.to_thread(registry.resolve, orphan)
+    assert resolved.label == f"run:{newest.run_id}" and resolved.version is None
+    watch_app[keys.SETTINGS] = orphan
+    assert await watcher.check(watch_app) is True
+    assert watch_app[keys.MODEL].served.label == f"run:{newest.run_id}"
+    for other in (replace(orphan, pair="NOTHING-USD"), replace(orphan, source="synthetic")):
+        assert await asyncio.to_thread(registry.resolve, other) is None
+
+
+def test_replayed_and_synthetic_models_have_their_own_name(ml_settings):
+    live = ml_settings()
+    assert tracking.registered_name(live) == live.model_name
+    synthetic = ml_settings(source="synthetic")
+    assert tracking.registered_name(synthetic) == live.model_name + "_synthetic"
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:9", "sqlite:////proc/blink/mlflow.db"])
+async def test_store_unreachable_keeps_the_current_model(ml_settings, watch_app, monkeypatch,
+                                                         uri):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    settings = ml_settings()
+    await asyncio.to_thread(tracking.log_to_mlflow, _fit(settings), settings, META)
+    assert await watcher.check(watch_app) is True
+    served, health = watch_app[keys.MODEL].served, watch_app[keys.HEALTH]["model"]
+    watch_app[keys.SETTINGS] = replace(settings, mlflow_tracking_uri=uri)
+    task = asyncio.create_task(watcher._watch(watch_app))
+    try:
+        for _ in range(400):
+            if health.ok is False:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert health.ok is False and health.last_error
+    assert watch_app[keys.MODEL].served is served
+    assert watch_app[keys.DETECTOR].models == [served]
+
+
+async def test_train_command_then_service_retrain_and_reload(ml_settings, pg_dsn,
+                                                             aiohttp_client, capsys):
+    rows = walk_rows(2500)
+    await insert_trades(pg_dsn, rows)
+    settings = ml_settings(pg_dsn=pg_dsn, train_hours=1.0)
+    assert await asyncio.to_thread(train_cli.main, settings, None) == 0
+    assert f"registered {settings.model_name} v1" in capsys.readouterr().out
+
+    app = service_app(settings)
+    app[keys.POOL] = pool = await db.create_pool(pg_dsn)
+    app[keys.LATEST].as_of = rows[-1][2]  # event time: the newest trade
+    app.cleanup_ctx.extend([executor_ctx, watcher.watcher_ctx, retrain.trainer_ctx])
+    try:
+        await aiohttp_client(app)
+        # the watcher serves v1 at start-up; the first scheduled retrain promotes v2 and
+        # makes the watcher re-resolve at once (the poll interval is 30 s)
+        await wait_until(lambda: app[keys.MODEL].label == f"{settings.model_name}@production v2",
+                         "v2 served", limit=30)
+        assert [m.version for m in app[keys.DETECTOR].models] == ["1", "2"]
+        metrics, health = app[keys.METRICS], app[keys.HEALTH]["training"]
+        assert metrics.training_runs.labels(outcome="promoted")._value.get() == 1
+        assert metrics.training_seconds._sum.get() > 0
+        assert health.ok is True and health.detail["outcome"] == "promoted"
+        assert health.detail["last_attempt"] == rows[-1][2].isoformat()
+    finally:
+        await pool.close()
+
+
+async def test_retrain_with_mlflow_unreachable_is_counted_and_shown(ml_settings, pg_dsn,
+                                                                    monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    rows = walk_rows(1500)
+    await insert_trades(pg_dsn, rows)
+    app = service_app(ml_settings(pg_dsn=pg_dsn, mlflow_tracking_uri="http://127.0.0.1:9"))
+    app[keys.POOL] = pool = await db.create_pool(pg_dsn)
+    try:
+        with ThreadPoolExecutor(1) as executor:
+            app[keys.EXECUTOR] = executor
+            assert await retrain.attempt(app, rows[100][2]) == "too_few_rows"
+            assert "warm feature rows" in app[keys.HEALTH]["training"].detail["waiting"]
+            assert await retrain.attempt(app, rows[-1][2]) == "error"
+    finally:
+        await pool.close()
+    health = app[keys.HEALTH]["training"]
+    assert health.ok is False and "127.0.0.1:9" in health.last_error
+    assert app[keys.METRICS].training_runs.labels(outcome="error")._value.get() == 1

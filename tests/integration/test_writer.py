@@ -1,0 +1,154 @@
+"""The tape writer: batching, idempotence, exact decimals, outage → spill → drain, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from tests.conftest import PG_ADMIN_DSN
+from tests.support.trades import T0, stored, varied
+from tests.support.waiting import wait_until
+from tests.support.writing import Harness, sample
+
+
+async def admin(sql: str, *args) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def cut(dsn: str) -> None:
+    """Make the test database unreachable: refuse new connections, kill the open ones."""
+    name = dsn.rsplit("/", 1)[1]
+    await admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    await admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+
+
+async def restore(dsn: str) -> None:
+    await admin(f'ALTER DATABASE "{dsn.rsplit("/", 1)[1]}" ALLOW_CONNECTIONS true')
+
+
+async def test_batches_exact_round_trip_and_idempotence(make_settings, pg_dsn):
+    settings = make_settings(pg_dsn=pg_dsn, writer_batch=100, writer_flush_ms=20)
+    h = await Harness.start(settings)
+    tape = varied(1050)
+    h.submit(tape)
+    await h.flushed()
+    assert await stored(pg_dsn) == tape  # ids, times, exact prices and sizes, sides
+    batches = sample(h.metrics, "blink_db_write_seconds_count")
+    assert 11 <= batches < 1050 / 10  # batched by size, never a write per trade
+    h.submit(tape[:500])  # the same trades again (live + backfill overlap): ignored
+    await h.flushed()
+    assert await stored(pg_dsn) == tape
+    assert sample(h.metrics, "blink_writer_errors_total") == 0
+    assert h.health["writer"].ok is True
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        lag = await conn.fetchval("SELECT max(received_at) FROM trades")
+    finally:
+        await conn.close()
+    assert lag is not None and lag > T0
+    await h.stop()
+    assert not settings.data_dir.joinpath("spill-public.csv").exists()
+
+
+async def test_partial_batch_flushed_by_time(make_settings, pg_dsn):
+    settings = make_settings(pg_dsn=pg_dsn, writer_batch=10_000, writer_flush_ms=30)
+    h = await Harness.start(settings)
+    h.submit(varied(3))
+    await h.flushed()
+    assert [t.trade_id for t in await stored(pg_dsn)] == [1, 2, 3]
+    await h.stop()
+
+
+async def test_outage_spills_then_drains_in_order(make_settings, pg_dsn):
+    settings = make_settings(pg_dsn=pg_dsn, source="synthetic", writer_batch=20,
+                             writer_flush_ms=10, writer_queue=50)
+    spill = settings.data_dir / "spill-synthetic.csv"
+    h = await Harness.start(settings)
+    tape = varied(300)
+    h.submit(tape[:40])
+    await h.flushed()
+    await cut(pg_dsn)
+    try:
+        for t in tape[40:]:
+            h.writer.submit(t)
+            if t.trade_id % 50 == 0:
+                await asyncio.sleep(0.02)
+        await wait_until(lambda: sample(h.metrics, "blink_writer_spilled_total") >= 200, "spill")
+        assert spill.exists()
+        assert h.health["writer"].ok is False
+        assert len(h.writer._buf) <= 50 + 1  # memory stays bounded
+        assert h.writer.queued == 260
+    finally:
+        await restore(pg_dsn)
+    await h.flushed()
+    assert await stored(pg_dsn, "synthetic") == tape
+    assert not spill.exists()
+    assert h.health["writer"].ok is True
+    assert sample(h.metrics, "blink_writer_errors_total") >= 1
+    assert sample(h.metrics, "blink_writer_queue_depth") == 0
+    await h.stop()
+
+
+async def test_close_spills_when_down_and_next_start_drains(make_settings, pg_dsn):
+    settings = make_settings(pg_dsn=pg_dsn, writer_batch=50, writer_flush_ms=10)
+    spill = settings.data_dir / "spill-public.csv"
+    h = await Harness.start(settings)
+    tape = varied(120)
+    await cut(pg_dsn)
+    try:
+        h.submit(tape)
+        await h.stop()  # database down: everything in flight goes to the spill file
+        assert spill.exists()
+        lines = spill.read_text().splitlines()
+        assert lines[0] == "product_id,trade_id,time,price,size,side,received_at"
+        assert len(lines) == 121
+        with spill.open("a") as f:  # a crash tore the last line of an append
+            f.write("BTC-USD,121,2026-01-05T12:0")
+    finally:
+        await restore(pg_dsn)
+
+    h2 = await Harness.start(settings)  # a new process: the leftover spill is drained at start
+    extra = varied(5, first=200)
+    h2.submit(extra)
+    await h2.flushed()
+    assert await stored(pg_dsn) == tape + extra
+    assert not spill.exists()
+    assert h2.writer.spill.bad_lines == 1
+    await h2.stop()
+
+
+async def test_close_writes_everything_when_up(make_settings, pg_dsn):
+    settings = make_settings(pg_dsn=pg_dsn, writer_batch=10_000, writer_flush_ms=60_000)
+    h = await Harness.start(settings)
+    tape = varied(77)
+    h.submit(tape)
+    await h.stop()  # the flush interval never elapsed: close() writes the partial batch
+    assert await stored(pg_dsn) == tape
+    assert not (settings.data_dir / "spill-public.csv").exists()
+    h.writer.submit(varied(1, first=500)[0])  # after close: straight to the spill file
+    assert (settings.data_dir / "spill-public.csv").exists()
+
+
+async def test_bad_submission_is_counted_not_raised(make_settings, pg_dsn):
+    h = await Harness.start(make_settings(pg_dsn=pg_dsn))
+    h.writer.submit(object())  # type: ignore[arg-type]
+    assert sample(h.metrics, "blink_writer_errors_total") == 1
+    await h.stop()
+
+
+async def test_burst_over_the_bound_spills_and_drains_while_healthy(make_settings, pg_dsn):
+    settings = make_settings(pg_dsn=pg_dsn, writer_batch=50, writer_queue=100)
+    h = await Harness.start(settings)
+    tape = varied(1000)
+    h.submit(tape)  # far faster than any database: memory must stay bounded
+    await h.flushed()
+    assert sample(h.metrics, "blink_writer_spilled_total") > 0
+    assert await stored(pg_dsn) == tape
+    assert not (settings.data_dir / "spill-public.csv").exists()
+    await h.stop()

@@ -1,0 +1,20 @@
+"""Inputs for the backtest tests: fast settings and a generated tick file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from blink.feeds import synthetic
+from blink.formats import ticks
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+FAST = {"train_min_rows": 300, "retrain_seconds": 240.0, "n_estimators": 20,
+        "max_samples": 64, "min_history_seconds": 60.0}
+
+
+def write_tick_file(path: Path) -> Path:
+    """15 minutes of synthetic ticks (~6,000 trades, anomalies from minute 2.5 on)."""
+    trades, _ = synthetic.generate(5, START, 900)
+    ticks.write_ticks(path, trades)
+    return path

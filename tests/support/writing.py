@@ -1,0 +1,41 @@
+"""A tape writer running on its own pool, as the ingest context runs it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
+from blink.store import db
+from blink.store.writer import Writer
+from blink.trade import Trade
+
+
+def sample(metrics: Metrics, name: str) -> float:
+    return metrics.registry.get_sample_value(name) or 0.0
+
+
+class Harness:
+    """A writer running on its own pool, as ingest_ctx runs it."""
+
+    def __init__(self, settings, pool):
+        self.pool, self.metrics, self.health = pool, Metrics(), Health()
+        self.writer = Writer(pool, settings, self.metrics, self.health["writer"],
+                             retry_base=0.01, retry_cap=0.05, close_timeout=1.0)
+        self.task = asyncio.create_task(self.writer.run())
+
+    @classmethod
+    async def start(cls, settings, **pool_kw) -> Harness:
+        return cls(settings, await db.create_pool(settings.pg_dsn, settings.schema, **pool_kw))
+
+    def submit(self, tape: list[Trade]) -> None:
+        for t in tape:
+            self.writer.submit(t)
+
+    async def flushed(self) -> None:
+        await asyncio.wait_for(self.writer.wait_flushed(), 30)
+
+    async def stop(self) -> None:
+        await self.writer.close()
+        assert self.task.done()
+        await self.pool.close()

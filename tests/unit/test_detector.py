@@ -1,0 +1,163 @@
+"""Detector: readiness reasons, latest state, metrics, ticks, anomaly events, explanations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from blink.detect.detector import Detector, NoModel
+from blink.detect.events import EventTracker
+from blink.detect.latest import Latest
+from blink.features import FEATURE_NAMES
+from blink.model.served import ServedModel
+from blink.runtime.metrics import Metrics
+from tests.support.models import Recorder, make_served
+from tests.support.trades import calm, from_arrays
+
+
+@pytest.fixture(scope="module")
+def served() -> ServedModel:
+    return make_served()
+
+
+@pytest.fixture
+def setup(make_settings):
+    settings = make_settings(min_history_seconds=300, min_trades=30, feature_cadence_seconds=1,
+                             event_gap_seconds=30)
+    latest, metrics, rec = Latest(product_id="BTC-USD"), Metrics(), Recorder()
+    return Detector(settings, latest, metrics, rec), latest, metrics, rec
+
+
+def count(metrics: Metrics, name: str, labels: dict | None = None) -> float:
+    return metrics.registry.get_sample_value(name, labels or {}) or 0.0
+
+
+def test_readiness_reasons_then_scores(setup, served):
+    det, latest, metrics, rec = setup
+    stream = from_arrays(*calm(2000, seed=2))
+    for t in stream[:10]:
+        det.on_trade(t)
+    assert latest.score_payload() == {"ready": False, "reason": "no_features",
+                                      "product_id": "BTC-USD"}
+    for t in stream[10:1500]:
+        det.on_trade(t)
+    assert latest.not_ready == "no_model" and latest.features is not None
+    assert latest.score_payload()["reason"] == "no_model"
+    assert count(metrics, "blink_predictions_total", {"path": "stream"}) == 0
+    det.set_model(served)
+    for t in stream[1500:]:
+        det.on_trade(t)
+    body = latest.score_payload()
+    assert body["ready"] is True and body["model"] == served.label
+    assert body["threshold"] == served.threshold
+    x = np.array([body["features"][n] for n in FEATURE_NAMES])
+    assert body["score_raw"] == pytest.approx(served.score(x[None])[0], abs=1e-12)
+    assert latest.trade_id == stream[-1].trade_id and latest.price == float(stream[-1].price)
+    assert count(metrics, "blink_predictions_total", {"path": "stream"}) == 500
+    assert count(metrics, "blink_predict_latency_seconds_count") == 500
+
+
+def test_ticks_once_per_cadence_and_rows_only_when_ready(setup, served):
+    det, latest, metrics, rec = setup
+    ts, p, size, tb = calm(3000, seed=3)
+    det.set_model(served)
+    for t in from_arrays(ts, p, size, tb):
+        det.on_trade(t)
+    ticks = rec.kinds("tick")
+    seconds = np.unique(np.floor(ts))
+    assert len(ticks) == len(seconds)
+    assert ticks[0]["not_ready"] == "no_features" and ticks[-1]["not_ready"] is None
+    rows, events = det.drain()
+    assert len(rows) == sum(1 for t in ticks if t["not_ready"] is None)
+    assert all(r.score_raw is not None and set(r.vector) == set(FEATURE_NAMES) for r in rows)
+    assert det.drain() == ([], [])
+
+
+def test_a_price_jump_makes_one_event_with_explanation(setup, served):
+    det, latest, metrics, rec = setup
+    # threshold at the lowest training score: the calm stream stays above it
+    served = dataclasses.replace(served, threshold=served.train_stats["score_quantiles"][0])
+    det.set_model(served)
+    ts, p, size, tb = calm(3000, seed=4)
+    jump = 2500
+    p[jump:] *= 1.03  # +3 % in one trade: far outside the calm training range
+    stream = from_arrays(ts, p, size, tb)
+    for t in stream[:jump + 1]:
+        det.on_trade(t)
+    assert latest.anomaly is True
+    top = latest.score_payload()["explanation"]
+    assert len(top) == 3 and abs(top[0]["z"]) > 3
+    assert {e["feature"] for e in top} & {"ret_1s", "ret_5s", "ret_30s", "vol_60s", "vol_600s"}
+    starts = rec.kinds("anomaly_start")
+    assert len(starts) == 1 and count(metrics, "blink_anomalies_total") == 1
+    for t in stream[jump + 1:]:
+        det.on_trade(t)
+    ends = rec.kinds("anomaly_end")
+    assert len(rec.kinds("anomaly_start")) == 1 and len(ends) == 1
+    event = ends[0]
+    assert event["open"] is False and event["points"] >= 1
+    assert event["peak_score"] < served.threshold
+    assert event["explanation"] and abs(event["explanation"][0]["z"]) > 3
+    _, events = det.drain()
+    assert len(events) == 1 and events[0].open is False
+
+
+def test_score_rows_counts_the_api_path(setup, served):
+    det, latest, metrics, rec = setup
+    with pytest.raises(NoModel):
+        det.score_rows(np.zeros((1, len(FEATURE_NAMES))))
+    det.set_model(served)
+    X = np.random.default_rng(0).normal(scale=1e-3, size=(7, len(FEATURE_NAMES)))
+    np.testing.assert_allclose(det.score_rows(X), served.score(X))
+    assert count(metrics, "blink_predictions_total", {"path": "api"}) == 7
+
+
+def test_buffer_is_bounded_and_requeue_keeps_newest(setup, served):
+    det, latest, metrics, rec = setup
+    det.rows_max = 50
+    det.set_model(served)
+    for t in from_arrays(*calm(3000, seed=5)):
+        det.on_trade(t)
+    assert len(det.rows) == 50
+    dropped = count(metrics, "blink_feature_rows_dropped_total")
+    assert dropped > 0
+    rows, events = det.drain()
+    det.on_trade(from_arrays(*calm(1, seed=9, start=rows[-1].time.timestamp() + 1),
+                        first_id=10_000)[0])
+    det.requeue(rows, events)  # a failed write: 50 old + 1 new -> the oldest one goes
+    assert len(det.rows) == 50 and det.rows[-1].trade_id == 10_000
+    assert count(metrics, "blink_feature_rows_dropped_total") == dropped + 1
+
+
+def test_event_tracker_folds_and_splits_on_the_gap():
+    tr = EventTracker("BTC-USD", gap_seconds=30)
+    calls = []
+
+    def explain():
+        calls.append(1)
+        return [{"feature": "ret_1s", "value": 1.0, "z": 9.0}]
+
+    seen = []
+    for ts, score, bad in [(0, -0.7, True), (10, -0.8, True), (35, -0.75, True), (50, -0.4, False),
+                           (66, -0.4, False), (100, -0.9, True), (200, -0.4, False)]:
+        seen += [(kind, ev.start, ev.end, ev.points, ev.peak_score)
+                 for kind, ev in tr.observe(ts, score, bad, -0.6, "1", explain)]
+    assert seen == [("anomaly_start", 0, 0, 1, -0.7), ("anomaly_end", 0, 35, 3, -0.8),
+                    ("anomaly_start", 100, 100, 1, -0.9), ("anomaly_end", 100, 100, 1, -0.9)]
+    assert len(calls) == 3  # the two starts and the new peak at t=10
+
+
+def test_explain_and_anomaly_score(served):
+    x = np.array(served.train_stats["median"])
+    x[FEATURE_NAMES.index("vol_60s")] += 50 * served.train_stats["scale"][4]
+    top = served.explain(x)
+    assert top[0]["feature"] == "vol_60s" and top[0]["z"] == pytest.approx(50)
+    assert len(top) == 3
+    lo, hi = served.train_stats["score_quantiles"][0], served.train_stats["score_quantiles"][-1]
+    assert served.anomaly_score(lo - 0.1) == 1.0 and served.anomaly_score(hi + 0.1) == 0.0
+    grid = np.linspace(lo, hi, 50)
+    scores = [served.anomaly_score(g) for g in grid]
+    assert all(a >= b for a, b in zip(scores, scores[1:], strict=False))
+    assert served.anomaly_score(served.threshold) == pytest.approx(0.995, abs=0.01)
