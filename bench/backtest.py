@@ -164,7 +164,7 @@ def run() -> str:
             f"runs on the first {part:,} trades; whole backtests: one run each (best of two "
             "for the default), each writing its scores CSV. Fits depend only on features, so the "
             "command fits in worker processes while the feature stage reads on; the scoring "
-            "stage waits for the model it needs (`blink/backtest.py`). A fit is ~0.2 s of "
+            "stage waits for the model it needs (`blink/backtest/engine.py`). A fit is ~0.2 s of "
             "sklearn whatever the window (`trainer.SAMPLE_ROWS`).\n\n"
             + table(rows, ("what", "events per second", "target")))
 
