@@ -35,3 +35,4 @@ EVENTS = web.AppKey("events", Broadcaster)  # live updates: "tick", "anomaly_sta
 # web layer (blink/web/routes.py)
 TEMPLATES = web.AppKey("templates", Any)  # jinja2.Environment (autoescape on)
 SHUTDOWN = web.AppKey("shutdown", asyncio.Event)  # set on app shutdown: long streams end
+STREAMS = web.AppKey("streams", Any)  # blink.web.sse.Hub: the /api/stream clients
