@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 
 import psutil
 import pytest
@@ -54,8 +53,8 @@ async def test_a_server_left_by_a_dead_holder_is_stopped_by_the_next_stop(tmp_pa
     """A holder killed together with its watchdog (say, the OOM killer took the group) left
     its pid in pgserver's handle list: the server ran on for good. Now the next Blink on the
     same directory reuses it and its clean stop stops it."""
-    dead = subprocess.Popen(["true"])
-    dead.wait()
+    dead = await asyncio.create_subprocess_exec("true")
+    await dead.wait()
     pg = db.EmbeddedPostgres(tmp_path)
     await asyncio.to_thread(pg.start)
     try:
