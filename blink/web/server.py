@@ -46,6 +46,7 @@ PROBLEMS = {
     "InvalidURLError": "invalid URL",
     "ContentLengthError": "bad Content-Length",
     "TransferEncodingError": "bad Transfer-Encoding",
+    "ContentEncodingError": "unsupported Content-Encoding",  # not gzip, deflate (br: no brotli)
 }
 
 
