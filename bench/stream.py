@@ -108,7 +108,8 @@ def run() -> str:
         f"{busy['p50'] / idle['p50']:.2f}×; req/s: {busy['rps'] / idle['rps']:.2f}×.\n"
         f"- each client received {received['events']:.1f} events/s "
         f"({received['ticks']:.1f} ticks/s, {received['bytes'] / 1024:.1f} KiB/s): ticks are "
-        "coalesced per client (`blink/web/sse.py`, at most 4 a second, plus the tick before each event), "
+        "coalesced per client (`blink/web/sse.py`, at most 4 a second, plus the tick "
+        "before each event), "
         "anomaly and model events never dropped.\n" + BEFORE)
 
 
