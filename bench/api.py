@@ -3,6 +3,7 @@ while retrains run against idle, and `/demo/data?minutes=1440` on 24 h of stored
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -13,6 +14,18 @@ from bench.report import table, write_section
 from bench.service import blink, get, scratch_database, wait_ready
 
 WRK_SECONDS = 10
+
+
+def ensure_wrk() -> None:
+    """wrk from the distribution when missing (as .ci/run installs chromium)."""
+    if shutil.which("wrk"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    print("wrk is missing: apt-get install wrk", flush=True)
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], env=env, check=True)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 def wrk(url: str, connections: int = 32, seconds: int = WRK_SECONDS) -> dict:
@@ -57,8 +70,7 @@ def seed_features(pg: str, hours: int = 24) -> None:
 
 
 def run() -> str:
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is needed: apt-get install wrk")
+    ensure_wrk()
     rows = []
     with scratch_database() as pg, tempfile.TemporaryDirectory() as tmp:
         # idle: no retrain after the first model (retrain cadence far beyond the run)

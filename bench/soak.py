@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.api import wrk
+from bench.api import ensure_wrk, wrk
 from bench.pipeline import HISTORY, FeedServer, seed
 from bench.report import pct, table, write_section
 from bench.service import blink, get, scratch_database, wait_ready
@@ -233,6 +233,7 @@ def body(r: dict) -> str:
 
 
 def main() -> None:
+    ensure_wrk()
     with scratch_database() as pg, tempfile.TemporaryDirectory() as tmp:
         result = asyncio.run(session(pg, tmp))
     text = body(result)

@@ -2,21 +2,29 @@
 
 `publish` is synchronous and never blocks the publisher: each subscriber has a bounded queue,
 and a subscriber that falls behind loses its oldest messages (it is told via a "lag" message).
+A listener is a synchronous callback called in `publish` (it must not raise or block): the
+SSE hub (web/sse.py) is one, so a tick costs one call, not one queue and one task per client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 
 class Broadcaster:
     def __init__(self, maxsize: int = 256) -> None:
         self._subscribers: set[asyncio.Queue] = set()
+        self._listeners: list[Callable[[str, dict], None]] = []
         self._maxsize = maxsize
 
+    def listen(self, callback: Callable[[str, dict], None]) -> None:
+        self._listeners.append(callback)
+
     def publish(self, kind: str, payload: dict) -> None:
+        for callback in self._listeners:
+            callback(kind, payload)
         for q in self._subscribers:
             if q.full():
                 with contextlib.suppress(asyncio.QueueEmpty):

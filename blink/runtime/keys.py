@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from blink.runtime.metrics import Metrics
     from blink.store.writer import Writer
     from blink.tape import Tape
+    from blink.web.sse import Hub
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 HEALTH: web.AppKey[Health] = web.AppKey("health")
@@ -49,3 +50,4 @@ EVENTS: web.AppKey[Broadcaster] = web.AppKey("events")
 # web layer (blink/web/routes.py)
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates")  # autoescape on
 SHUTDOWN: web.AppKey[asyncio.Event] = web.AppKey("shutdown", asyncio.Event)  # streams end
+STREAMS: web.AppKey[Hub] = web.AppKey("streams")  # the /api/stream clients

@@ -71,11 +71,17 @@ class RateLimited:
         self.suppressed: dict[str, int] = {}
 
     def warning(self, kind: str, msg: str, *args, **kwargs) -> None:
+        self.log(logging.WARNING, kind, msg, *args, **kwargs)
+
+    def error(self, kind: str, msg: str, *args, **kwargs) -> None:
+        self.log(logging.ERROR, kind, msg, *args, **kwargs)
+
+    def log(self, level: int, kind: str, msg: str, *args, **kwargs) -> None:
         now = time.monotonic()
         if now - self._last.get(kind, -1e9) >= self.interval:
             skipped = self.suppressed.pop(kind, 0)
             suffix = f" ({skipped} similar suppressed)" if skipped else ""
             self._last[kind] = now
-            self.logger.warning(msg + suffix, *args, **kwargs)
+            self.logger.log(level, msg + suffix, *args, **kwargs)
         else:
             self.suppressed[kind] = self.suppressed.get(kind, 0) + 1

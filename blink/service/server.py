@@ -15,7 +15,9 @@ async def _serve(app: web.Application, settings: Settings) -> None:
     """Start every context, serve until cancelled, clean up. Unlike `web.run_app`, a context
     failing at start-up has the ones started before it cleaned up (embedded PostgreSQL
     stopped, sessions closed) before the error is reported."""
-    runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=10)
+    from blink.web.runner import BlinkRunner
+
+    runner = BlinkRunner(app, handle_signals=True, access_log=None)
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()

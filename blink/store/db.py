@@ -11,6 +11,8 @@ from pathlib import Path
 
 import asyncpg
 
+from blink.store import pgwatch
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_LOCK = 0x0B11_4B00  # advisory lock id: one migrator at a time
@@ -26,11 +28,16 @@ def check_schema(schema: str) -> str:
 
 
 class EmbeddedPostgres:
-    """A real PostgreSQL 16 (from the pgserver wheel) living in `<data_dir>/pg`."""
+    """A real PostgreSQL 16 (from the pgserver wheel) living in `<data_dir>/pg`.
+
+    The server outlives no service: a stop stops it, and a watchdog process stops it when the
+    service dies without one (SIGKILL); a server left behind anyway is reused by the next start
+    on the same directory and stopped by its stop (see pgwatch.py)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = data_dir.resolve() / "pg"
         self._server = None
+        self._watchdog = None
 
     def start(self) -> str:
         """Blocking (~0.5 s warm, a few s on first initdb): run it in an executor."""
@@ -39,13 +46,21 @@ class EmbeddedPostgres:
             import pgserver  # only needed without PG_DSN
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        if self.pgdata.is_dir():  # holders that died without stopping it hold it no more
+            pgwatch.prune_handles(self.pgdata)
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        if self._watchdog is None:
+            self._watchdog = pgwatch.start_watchdog(self.pgdata)
         return self._server.get_uri()
 
     def stop(self) -> None:
         if self._server is not None:
+            pgwatch.prune_handles(self.pgdata)  # a holder that died holds it no more
             self._server._cleanup()  # stops the server when this process holds the last handle
             self._server = None
+        if self._watchdog is not None:
+            pgwatch.release_watchdog(self._watchdog)
+            self._watchdog = None
 
 
 def migrations() -> list[tuple[int, str, str]]:

@@ -40,16 +40,17 @@ async def score_post(request: web.Request) -> web.Response:
 
 
 def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """A query integer in [lo, hi]: ASCII digits only (Python's int() would also take spaces,
+    `+`, `_` and other scripts' digits), never more digits than `hi` has."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise JsonError(400, f"'{name}' must be an integer", field=name) from None
-    if not lo <= value <= hi:
+    if not (raw.isascii() and raw.isdigit()):
+        raise JsonError(400, f"'{name}' must be an integer (ASCII digits)", field=name)
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(hi)) or not lo <= int(digits) <= hi:
         raise JsonError(400, f"'{name}' must be between {lo} and {hi}", field=name)
-    return value
+    return int(digits)
 
 
 def time_param(request: web.Request, name: str) -> datetime | None:

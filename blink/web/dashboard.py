@@ -70,12 +70,15 @@ async def plotly(request: web.Request) -> web.FileResponse:
 
 def _file(request: web.Request, path: Path, headers: dict) -> web.FileResponse:
     """A file, its Range header checked first: aiohttp's own 416 for a malformed or
-    unsatisfiable range would go out with the file's content type, not as a JSON error."""
+    unsatisfiable range would go out with the file's content type, not as a JSON error.
+    `bytes=-0` (a suffix of length 0) is unsatisfiable (RFC 9110 14.1.1); aiohttp reads it
+    as start 0, the whole file."""
     if "Range" in request.headers:
         try:
             start = request.http_range.start
         except ValueError:
             raise web.HTTPRequestRangeNotSatisfiable() from None
-        if start is not None and start >= path.stat().st_size:
+        suffix = request.headers["Range"].partition("=")[2].lstrip().startswith("-")
+        if start is not None and (start >= path.stat().st_size or (suffix and start == 0)):
             raise web.HTTPRequestRangeNotSatisfiable()
     return web.FileResponse(path, headers=headers)

@@ -7,13 +7,15 @@ import asyncio
 from aiohttp import web
 
 from blink.runtime import keys
-from blink.web import api, dashboard, security, stream
+from blink.web import api, dashboard, security, sse, stream
 from blink.web import exposition as metrics
 
 
 def setup_web(app: web.Application) -> None:
     app[keys.TEMPLATES] = dashboard.environment()
     app[keys.SHUTDOWN] = asyncio.Event()
+    app[keys.STREAMS] = sse.Hub()
+    app[keys.EVENTS].listen(app[keys.STREAMS].deliver)
     # errors first (outermost): the auth middleware's 401 becomes JSON and is counted too
     app.middlewares.extend([security.errors_middleware, security.auth_middleware])
     app.on_response_prepare.append(security.security_headers)

@@ -7,6 +7,7 @@ finite number. Rows are scored together with the served model's compiled forest.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -17,6 +18,8 @@ from aiohttp import web
 from blink.model.served import ServedModel
 from blink.runtime import keys
 from blink.web.security import JsonError
+
+BODY_SECONDS = 10.0  # longest wait for a POSTed body (a client trickling bytes holds a handler)
 
 
 def current_model(app: web.Application) -> ServedModel | None:
@@ -29,12 +32,30 @@ def current_model(app: web.Application) -> ServedModel | None:
     return slot.served if slot is not None else None
 
 
+def is_json(content_type: str) -> bool:
+    """application/json or a structured `+json` type (parameters such as charset aside)."""
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json"))
+
+
+def load_json(raw: bytes):
+    """The parsed body or JsonError(400) in our own words (never Python's hint texts)."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise JsonError(400, f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") \
+            from None
+    except UnicodeDecodeError:
+        raise JsonError(400, "invalid JSON: not UTF-8 text") from None
+    except RecursionError:  # ~1000 nested arrays fit in 2 KB
+        raise JsonError(400, "invalid JSON: nested too deeply") from None
+    except ValueError:  # an integer past sys.get_int_max_str_digits() (4300 digits)
+        raise JsonError(400, "invalid JSON: a number has too many digits") from None
+
+
 def parse_rows(raw: bytes, names: list[str], max_rows: int) -> tuple[np.ndarray, bool]:
     """(X in the model's column order, single) or JsonError(400/413)."""
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise JsonError(400, f"invalid JSON: {e}") from None
+    body = load_json(raw)
     if not isinstance(body, dict) or ("features" in body) == ("instances" in body):
         raise JsonError(400, "body must be an object with exactly one of 'features' or "
                              "'instances'")
@@ -104,7 +125,15 @@ async def handle_post(request: web.Request) -> web.Response:
     settings = app[keys.SETTINGS]
     if (request.content_length or 0) > settings.max_body_bytes:
         raise JsonError(413, "body too large", max_bytes=settings.max_body_bytes)
-    raw = await request.read()  # raises 413 past client_max_size
+    if not is_json(request.content_type):
+        raise JsonError(415, "unsupported media type", detail="send Content-Type: "
+                        "application/json", accept=["application/json"])
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            raw = await request.read()  # raises 413 past client_max_size
+    except TimeoutError:
+        raise JsonError(408, "request timeout",
+                        detail=f"the body took longer than {BODY_SECONDS:g} s") from None
     if len(raw) > settings.max_body_bytes:
         raise JsonError(413, "body too large", max_bytes=settings.max_body_bytes)
     model = current_model(app)

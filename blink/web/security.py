@@ -75,7 +75,9 @@ def _presented_token(request: web.Request) -> str:
 
 
 def token_ok(expected: str, presented: str) -> bool:
-    return hmac.compare_digest(expected.encode(), presented.encode())
+    """Constant-time compare. aiohttp decodes header bytes that are not UTF-8 as surrogate
+    escapes (`\\xff` -> `\\udcff`): encode them back to the bytes sent, which never match."""
+    return hmac.compare_digest(expected.encode(), presented.encode("utf-8", "surrogateescape"))
 
 
 @web.middleware
@@ -95,14 +97,22 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
         return json_error(e.status, e.reason.lower(), **extra)
     except asyncio.CancelledError:
         raise
+    except web.RequestPayloadError:  # the body could not be read (bad Content-Encoding, cut)
+        metrics.http_errors.labels(status="400").inc()
+        response = json_error(400, "unreadable body",
+                              detail="the body does not match its Content-Encoding or "
+                                     "Transfer-Encoding")
+        response.force_close()  # the rest of the body cannot be parsed: end the connection
+        return response
     except DB_DOWN as e:  # PostgreSQL unreachable: the routes that query it say so, briefly
         metrics.http_errors.labels(status="503").inc()
         _limited.warning("db", "%s %s: database unavailable: %s", request.method, request.path,
                          e)
         return json_error(503, "database unavailable", detail=type(e).__name__)
-    except Exception:
+    except Exception as e:  # a bug: logged with its traceback, once per kind per interval
         metrics.http_errors.labels(status="500").inc()
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        _limited.error(f"500 {type(e).__name__}", "unhandled error on %s %s",
+                       request.method, request.path, exc_info=True)
         return json_error(500, "internal error")
     if response.status >= 400:
         metrics.http_errors.labels(status=str(response.status)).inc()

@@ -192,7 +192,7 @@ async def test_spill_disk_full_or_read_only_reports_backs_off_and_loses_nothing(
 
 async def test_routes_that_query_postgres_answer_503_while_it_is_down(private_pg, make_settings,
                                                                       aiohttp_client, caplog):
-    from webfixtures import fill_latest, start_client
+    from tests.support.web import fill_latest, start_client
 
     dsn = await new_database(private_pg)
     app, client = await start_client(aiohttp_client, make_settings(pg_dsn=dsn))

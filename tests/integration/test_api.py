@@ -102,7 +102,7 @@ async def test_score_post_rejects_non_finite(make_client, text):
 ])
 async def test_score_post_bad_bodies(make_client, text, why):
     _, client = await make_client()
-    r = await client.post("/score", data=text)
+    r = await client.post("/score", data=text, headers={"Content-Type": "application/json"})
     assert r.status == 400 and why in (await r.json())["error"]
 
 

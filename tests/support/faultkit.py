@@ -5,7 +5,8 @@
   recovery on the next start), `start()` again on the same port. Never the shared server.
 - `RedisInstance`: `redis-server --port P --save "" --appendonly no`, killed and restarted.
 - `BlinkProcess`: `python -m blink run` as a subprocess with an environment, its log in a file,
-  JSON GETs and a /metrics scrape, SIGTERM / SIGKILL.
+  JSON GETs and a /metrics scrape, SIGTERM / SIGKILL; `kill()` also waits for (and at worst
+  kills) every process the service started, so no test leaves a model worker behind.
 """
 
 from __future__ import annotations
@@ -25,7 +26,29 @@ import urllib.request
 import warnings
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def alive(p: psutil.Process) -> bool:
+    """Running and not a zombie (an orphan's zombie may wait a while for init to reap it)."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_gone(procs: list[psutil.Process], limit: float) -> list[psutil.Process]:
+    """Poll until none of `procs` runs (at most `limit` s); the ones still running."""
+    end = time.monotonic() + limit
+    while (left := [p for p in procs if alive(p)]) and time.monotonic() < end:
+        time.sleep(0.1)
+    return left
+
+
+def postmaster_pid(pgdata: Path) -> int:
+    return int((pgdata / "postmaster.pid").read_text().split()[0])
 
 
 def free_port() -> int:
@@ -133,6 +156,7 @@ class BlinkProcess:
         self.log, self.cwd = log, cwd
         self.proc: subprocess.Popen | None = None
         self.base = f"http://127.0.0.1:{self.port}"
+        self.started: list[psutil.Process] = []  # the service's processes seen at a stop
 
     def start(self, *args: str) -> None:
         self.port = int(self.env["BLINK_PORT"])
@@ -183,13 +207,27 @@ class BlinkProcess:
         return 0.0
 
     async def stop(self, sig: int = signal.SIGTERM, limit: float = 60.0) -> int:
+        self.started += self.tree()
         self.proc.send_signal(sig)
         return await asyncio.to_thread(self.proc.wait, limit)
 
+    def tree(self) -> list[psutil.Process]:
+        """Every process the service started and that still runs (children, grandchildren)."""
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
     def kill(self) -> None:
+        """SIGKILL the service; its children end on their own (they watch it): wait for them,
+        and kill what is still running after 30 s so that no test leaks a process."""
         if self.proc is not None and self.proc.poll() is None:
+            self.started += self.tree()
             self.proc.kill()
             self.proc.wait(10)
+        for p in wait_gone(self.started, 30):
+            p.kill()
+        self.started = []
 
     def text(self) -> str:
         return self.log.read_text() if self.log.exists() else ""

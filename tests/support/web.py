@@ -8,12 +8,14 @@ import time
 from datetime import datetime, timedelta
 
 import numpy as np
+from aiohttp.test_utils import TestServer
 
 from blink.detect.latest import Latest
 from blink.model.registry import ModelSlot
 from blink.runtime import keys
 from blink.service import resources
 from blink.service.app import create_app
+from blink.web.runner import BlinkRunner
 from tests.support.trades import T0
 
 FEATURES = ["ret_1s", "ret_5s", "vol_60s", "z_30s"]
@@ -64,10 +66,19 @@ def web_app(settings):
     return app
 
 
+class BlinkTestServer(TestServer):
+    """aiohttp's TestServer on Blink's own runner (serve.py's): its timeouts and its answers
+    to requests aiohttp cannot parse."""
+
+    async def _make_runner(self, **kwargs) -> BlinkRunner:
+        return BlinkRunner(self.app, **kwargs)
+
+
 async def start_client(aiohttp_client, settings, model: bool = True):
-    """(app, client) for `web_app(settings)`, with FakeModel served unless model=False."""
+    """(app, client) for `web_app(settings)` on Blink's runner, with FakeModel served unless
+    model=False."""
     app = web_app(settings)
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(BlinkTestServer(app))
     if model:
         serve(app, FakeModel())
     return app, client
