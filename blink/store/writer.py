@@ -58,7 +58,7 @@ INSERT = (
 class Writer:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, metrics: Metrics,
                  health: Component, *, retry_base: float = 0.1, retry_cap: float = 5.0,
-                 write_timeout: float = 10.0, close_timeout: float = 5.0) -> None:
+                 write_timeout: float = 10.0, close_timeout: float = 3.0) -> None:
         self.pool, self.metrics, self.health = pool, metrics, health
         self.batch = settings.writer_batch
         self.flush_s = settings.writer_flush_ms / 1000
