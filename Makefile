@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PY := $(RUN) python
 
-.PHONY: setup run demo test bench lint evaluate mlflow-ui check-deploy clean readme-settings
+.PHONY: setup run demo test bench lint evaluate mlflow-ui check-deploy image clean readme-settings
 
 setup:
 	@command -v uv >/dev/null 2>&1 || test -x $(UV) || python3 -m pip install --user --quiet uv \
@@ -24,7 +24,7 @@ bench: setup  ## benchmarks; results written to docs/benchmarks.md
 	$(PY) -m bench
 
 lint: setup
-	$(RUN) ruff check blink tests bench
+	$(RUN) ruff check blink tests bench deploy
 	$(RUN) lint-imports
 
 evaluate: setup  ## reproduce docs/evaluation.md
@@ -35,6 +35,9 @@ mlflow-ui: setup  ## browse runs and registry of the store Blink uses
 
 check-deploy: setup
 	$(RUN) pytest -q tests/test_deploy.py
+
+image:  ## build the container image, smoke-run it, stop it under load (podman or docker)
+	bash deploy/image.sh
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache

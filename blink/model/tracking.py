@@ -34,6 +34,9 @@ ENV_DEFAULTS = {
     # an unreachable tracking server fails within seconds (default: 7 retries, minutes)
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    # no git executable (the image): GitPython's documented switch, instead of a 17-line
+    # warning from MLflow's run-source lookup at every log
+    "GIT_PYTHON_REFRESH": "quiet",
 }
 
 

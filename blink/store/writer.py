@@ -14,8 +14,13 @@ When PostgreSQL fails (or falls behind a burst), the writer keeps buffering up t
 (`spill.py`, fsync'd per append); on failure it retries with capped, jittered backoff
 (health component "writer": logged once failing, once recovered). The spill file always holds
 the oldest trades and the buffer the newest, so once the database answers the file is written
-first, in order, then deleted. A spill left by a crash is drained at start.
-`close` ends `run` and writes or spills everything still in flight.
+first, in order, then deleted. A spill left by a crash (or by `close`) is drained at start.
+
+`close` stops in bounded time whatever the backlog (a container runtime allows ~10 s after
+SIGTERM): `run` stops between batches, the write in flight gets `close_timeout` at most, then
+the buffer is written while that budget lasts — unless the spill file already holds older
+trades: those are on disk already, so the buffer is appended after them — and whatever is left
+goes to the spill file. Nothing is drained from the spill file at shutdown.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ INSERT = (
 class Writer:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, metrics: Metrics,
                  health: Component, *, retry_base: float = 0.1, retry_cap: float = 5.0,
-                 write_timeout: float = 10.0, close_timeout: float = 5.0) -> None:
+                 write_timeout: float = 10.0, close_timeout: float = 3.0) -> None:
         self.pool, self.metrics, self.health = pool, metrics, health
         self.batch = settings.writer_batch
         self.flush_s = settings.writer_flush_ms / 1000
@@ -74,6 +79,8 @@ class Writer:
         self._adopted = False
         self._closing = False
         self._closed = False
+        self._deadline: float | None = None  # loop time by which `close` must be done
+        self._inflight: asyncio.Timeout | None = None  # the running write's timeout
         self._task: asyncio.Task | None = None
         self._rl = RateLimited(log)
 
@@ -130,6 +137,8 @@ class Writer:
                 await self._flush()
                 delays = None
             except Exception as e:  # noqa: BLE001 - database down or slow: retry, spill
+                if self._closing:  # the shutdown deadline cut the write in flight short
+                    break
                 self._has_data.set()
                 self.metrics.writer_errors.inc()
                 self.health.failure(e, queued=self.queued, spilled=self._spill_rows)
@@ -137,25 +146,36 @@ class Writer:
                 await self._pause(next(delays))
 
     async def close(self) -> None:
-        """Stop `run`, then write everything in flight, or spill it if the database is down."""
+        """Stop `run`; write what is in memory while `close_timeout` lasts, spill the rest.
+
+        Bounded whatever the backlog: the spill file is never drained here (its trades are on
+        disk already; the next start writes them), and while it holds trades the buffer, newer
+        than all of them, is appended to it rather than written."""
+        self._deadline = asyncio.get_running_loop().time() + self.close_timeout
         self._closing = True
         for event in (self._has_data, self._full, self._urgent):
             event.set()
+        if self._inflight is not None:  # the write in flight gets the shutdown budget at most
+            self._inflight.reschedule(min(self._inflight.when(), self._deadline))
         if self._task is not None and not self._task.done():
             await asyncio.wait([self._task])
         self._task = None
         await self._adopt_leftover()
         try:
-            async with asyncio.timeout(self.close_timeout):
-                await self._flush()
-        except Exception as e:  # noqa: BLE001 - includes the timeout
-            log.warning("database unavailable at shutdown (%s): spilling %d trades to %s",
-                        e, len(self._buf), self.spill.path)
-            if self._buf:
-                try:
-                    await self._spill_buffer(keep=0)
-                except OSError:
-                    log.exception("could not spill %d trades: they are LOST", len(self._buf))
+            async with asyncio.timeout_at(self._deadline):
+                while self._buf and not self._spilled:
+                    await self._step()
+        except Exception as e:  # noqa: BLE001 - includes the deadline
+            log.warning("shutdown: could not write %d trades within %.1f s (%s)",
+                        len(self._buf), self.close_timeout, str(e) or type(e).__name__)
+        if self._buf:
+            try:
+                await self._spill_buffer(keep=0)
+            except OSError:
+                log.exception("could not spill %d trades: they are LOST", len(self._buf))
+        if self._spilled:
+            log.info("shutdown: %d trades wait in %s for the next start", self._spill_rows,
+                     self.spill.path)
         self._closed = True
         self._gauge()
 
@@ -171,40 +191,50 @@ class Writer:
             log.info("draining %d trades spilled by an earlier run from %s", n, self.spill.path)
 
     async def _flush(self) -> None:
-        """Write the spill file, then the buffer, until both are empty."""
-        while self._spilled or self._buf:
-            if self._spilled:
-                rows, end = await asyncio.to_thread(self.spill.read, self.batch)
-                if rows:
-                    await self._write(rows)
-                self.spill.offset = end
-                fresh = len(rows) - min(self._uncounted, len(rows))
-                self._uncounted -= len(rows) - fresh
-                self._spill_rows = max(0, self._spill_rows - len(rows))
-                self._credit(fresh)
-                if not rows:  # drained
-                    await asyncio.to_thread(self.spill.remove)
-                    self._spilled, self._spill_rows, self._uncounted = False, 0, 0
-                    log.info("spill file %s drained and removed", self.spill.path)
-            else:  # a queue a tenth of the way to its bound goes in fewer, bigger statements
-                deep = len(self._buf) > self.bound // 10
-                n = min(self.batch * (DEEP_BATCHES if deep else 1), len(self._buf))
-                await self._write(list(islice(self._buf, n)))
-                for _ in range(n):
-                    self._buf.popleft()
-                self._credit(n)
-            if len(self._buf) > self.bound:
-                await self._spill_buffer()
-            self._gauge()
+        """Write the spill file, then the buffer, until both are empty or `close` began."""
+        while (self._spilled or self._buf) and not self._closing:
+            await self._step()
+
+    async def _step(self) -> None:
+        """Write one batch: from the spill file while it holds trades, else from the buffer."""
+        if self._spilled:
+            rows, end = await asyncio.to_thread(self.spill.read, self.batch)
+            if rows:
+                await self._write(rows)
+            self.spill.offset = end
+            fresh = len(rows) - min(self._uncounted, len(rows))
+            self._uncounted -= len(rows) - fresh
+            self._spill_rows = max(0, self._spill_rows - len(rows))
+            self._credit(fresh)
+            if not rows:  # drained
+                await asyncio.to_thread(self.spill.remove)
+                self._spilled, self._spill_rows, self._uncounted = False, 0, 0
+                log.info("spill file %s drained and removed", self.spill.path)
+        else:  # a queue a tenth of the way to its bound goes in fewer, bigger statements
+            deep = len(self._buf) > self.bound // 10
+            n = min(self.batch * (DEEP_BATCHES if deep else 1), len(self._buf))
+            await self._write(list(islice(self._buf, n)))
+            for _ in range(n):
+                self._buf.popleft()
+            self._credit(n)
+        if len(self._buf) > self.bound:
+            await self._spill_buffer()
+        self._gauge()
 
     async def _write(self, rows: list[Row]) -> None:
         start = time.perf_counter()
-        async with asyncio.timeout(self.write_timeout), self.pool.acquire() as conn:
-            records = [(p, i, t, str(px), str(sz), sd, r) for p, i, t, px, sz, sd, r in rows]
-            async with conn.transaction():
-                await conn.execute(STAGE)
-                await conn.copy_records_to_table(STAGING, records=records)
-                await conn.execute(INSERT)
+        when = asyncio.get_running_loop().time() + self.write_timeout
+        if self._deadline is not None:
+            when = min(when, self._deadline)
+        records = [(p, i, t, str(px), str(sz), sd, r) for p, i, t, px, sz, sd, r in rows]
+        async with asyncio.timeout_at(when) as self._inflight:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await conn.execute(STAGE)
+                    await conn.copy_records_to_table(STAGING, records=records)
+                    await conn.execute(INSERT)
+            finally:
+                self._inflight = None
         self.metrics.db_write_seconds.observe(time.perf_counter() - start)
         self.health.success(queued=self.queued, spilled=self._spill_rows)
 

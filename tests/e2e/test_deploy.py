@@ -77,13 +77,63 @@ def test_dockerfile_shape():
     text = (ROOT / "Dockerfile").read_text()
     froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
     assert len(froms) >= 3 and froms[-1].startswith("python:3.11-slim")  # multi-stage, slim
-    assert "uv sync --frozen --no-dev" in text
+    assert not text.startswith("# syntax=")  # no frontend image fetched from a registry
+    # the lock, exactly (hashes), from PyPI or INDEX_URL (`uv sync --frozen` ignores a mirror)
+    runs = " ".join(args for i, args in dockerfile(final_stage=False) if i == "RUN")
+    assert "uv export --frozen --no-dev" in runs and "--require-hashes" in runs
+    assert "uv sync" not in runs and "--editable" not in runs and " -e " not in runs
     env = image_env()
     assert env["BLINK_DATA_DIR"] == "/data" and env["BLINK_HOST"] == "0.0.0.0"
     assert json.loads(instr("VOLUME")[0]) == ["/data"]
     assert "/healthz" in " ".join(healthcheck_argv())
     assert json.loads(instr("ENTRYPOINT")[0]) == ["python", "-m", "blink"]
     assert json.loads(instr("CMD")[0]) == ["run"]
+
+
+SITE_PACKAGES = "/app/.venv/lib/python3.11/site-packages"
+
+
+def test_runtime_stage_has_the_installed_package_not_the_source_tree():
+    final = dockerfile()
+    copies = [shlex.split(args) for i, args in final if i == "COPY"]
+    assert ["--from=build", "/app/.venv", "/app/.venv"] in copies
+    assert not any(c[0].startswith("blink") or c[0] in ("setup.py", "pyproject.toml")
+                   for c in copies), "the runtime stage needs no source tree"
+    assert not any(i == "RUN" and re.search(r"\b(gcc|apt-get|uv)\b", a) for i, a in final)
+    # dashboard.py serves templates/ and static/ from the `blink` package's parent directory:
+    # site-packages once installed (the checkout's root in development)
+    from blink import web
+    from blink.web import dashboard
+
+    assert dashboard.ROOT == Path(web.__file__).resolve().parents[2]
+    assert froms_python() == "3.11" and SITE_PACKAGES.endswith("python3.11/site-packages")
+    for name in ("templates", "static"):
+        assert [f"{name}/", f"{SITE_PACKAGES}/{name}/"] in copies
+
+
+def froms_python() -> str:
+    return re.search(r"python:(\d+\.\d+)", instr("FROM")[-1]).group(1)
+
+
+def test_build_settings_are_documented():
+    """A proxy's CA (build secret) and a PyPI mirror (build arg): both in the README."""
+    text, readme = (ROOT / "Dockerfile").read_text(), (ROOT / "README.md").read_text()
+    secrets = re.findall(r"--mount=type=secret,id=(\w+),required=false", text)
+    args = [a.split("=")[0] for i, a in dockerfile(final_stage=False) if i == "ARG"]
+    assert secrets == ["ca"] and args == ["INDEX_URL"]
+    assert "--secret id=ca," in readme and "INDEX_URL=" in readme
+    assert "make image" in readme and "image:" in (ROOT / "Makefile").read_text()
+
+
+@pytest.mark.slow
+def test_bytecode_warm_up_step_trains_logs_and_loads(tmp_path):
+    """The image build runs deploy/warm_bytecode.py: it must keep working with Blink's API."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLINK_", "MLFLOW_TRACK"))}
+    r = subprocess.run([sys.executable, str(ROOT / "deploy" / "warm_bytecode.py")], cwd=tmp_path,
+                       env={**env, "MLFLOW_DISABLE_TELEMETRY": "true"}, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "MLflow round trip: blink_iforest_synthetic@production v1" in r.stdout
 
 
 def test_image_user_is_not_root():

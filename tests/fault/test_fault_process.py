@@ -112,6 +112,55 @@ async def test_sigkill_loses_at_most_the_unflushed_batch_and_the_restart_recover
     await restart_and_check_complete(blink, fake, pg_dsn, first, ids[-1])
 
 
+async def serving(blink: BlinkProcess) -> bool:
+    try:
+        await blink.get("/healthz")
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+async def test_sigterm_under_a_backlog_leaves_it_spilled_exits_0_and_the_next_start_drains_it(
+        setup, pg_dsn, tmp_path):
+    """A backlog (spilled while a lock held every INSERT back) must not be drained into
+    PostgreSQL on SIGTERM, however fast the database is again: that takes as long as the
+    backlog is big, and a container runtime kills after ~10 s. It stays in the spill file,
+    Blink exits 0, and the next start writes it: the tape has every trade."""
+    fake, blink, first = setup
+    blink.env.update(BLINK_WRITER_QUEUE="1000", BLINK_WRITER_BATCH="100")
+    await start(blink, fake)
+    burst = 20_000
+    lock = await asyncpg.connect(pg_dsn)
+    tx = lock.transaction()
+    await tx.start()
+    try:
+        await lock.execute("LOCK TABLE trades IN EXCLUSIVE MODE")  # reads pass, INSERTs wait
+        fake.emit(burst)
+
+        async def backlog_on_disk() -> bool:
+            return (await blink.metric("blink_trades_ingested_total") >= burst
+                    and await blink.metric("blink_writer_spilled_total") > 0)
+
+        await wait_until(backlog_on_disk, "the burst received and spilling", limit=90, step=0.2)
+        blink.proc.send_signal(signal.SIGTERM)
+
+        async def stopped_serving() -> bool:
+            return not await serving(blink)
+
+        await wait_until(stopped_serving, "the listener closed: shutdown under way", limit=30)
+    finally:
+        await tx.rollback()  # the database takes writes again while Blink shuts down
+        await lock.close()
+    assert await asyncio.to_thread(blink.proc.wait, 60) == 0, blink.text()[-3000:]
+    ids = set(await stored_ids(pg_dsn))
+    on_disk = {row[1] for row in Spill(spill_path(tmp_path / "d", "public")).read(10**6)[0]}
+    assert on_disk - ids, "the backlog was drained into PostgreSQL during the shutdown"
+    assert ids | on_disk == set(range(first, fake.trades[-1].trade_id + 1))  # nothing lost
+    assert "trades wait in" in blink.text() and "LOST" not in blink.text()
+    await restart_and_check_complete(blink, fake, pg_dsn, first, max(ids))
+
+
 async def test_unusable_data_dir_is_one_clear_error_never_a_spin(tmp_path, pg_dsn):
     parent = tmp_path / "a-file"
     parent.write_text("the data dir's parent is a regular file: nothing can be created in it")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -218,3 +221,17 @@ async def test_retrain_with_mlflow_unreachable_is_counted_and_shown(ml_settings,
     health = app[keys.HEALTH]["training"]
     assert health.ok is False and "127.0.0.1:9" in health.last_error
     assert app[keys.METRICS].training_runs.labels(outcome="error")._value.get() == 1
+
+
+def test_no_git_warning_where_there_is_no_git(tmp_path):
+    """The image has no git: MLflow's git lookup must be quiet (it warned 17 lines a log)."""
+    code = ("import os; from blink import config; from blink.model import tracking; "
+            "tracking.client(config.load(env={'BLINK_DATA_DIR': os.environ['D']})); "
+            "from mlflow.utils.git_utils import get_git_commit; print(get_git_commit('.'))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "BLINK_", "MLFLOW_"))}
+    env.update(PATH=str(tmp_path), D=str(tmp_path / "data"))  # no git on this PATH
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None"  # no commit, and no word about it
+    assert "git" not in r.stderr.lower(), r.stderr

@@ -6,10 +6,11 @@ import asyncio
 
 import asyncpg
 
+from blink.store import db
 from tests.conftest import PG_ADMIN_DSN
 from tests.support.trades import T0, stored, varied
 from tests.support.waiting import wait_until
-from tests.support.writing import Harness, sample
+from tests.support.writing import GatedPool, Harness, sample
 
 
 async def admin(sql: str, *args) -> None:
@@ -152,3 +153,56 @@ async def test_burst_over_the_bound_spills_and_drains_while_healthy(make_setting
     assert await stored(pg_dsn) == tape
     assert not (settings.data_dir / "spill-public.csv").exists()
     await h.stop()
+
+
+def spilled_ids(path) -> list[int]:
+    return [int(line.split(",")[1]) for line in path.read_text().splitlines()[1:]]
+
+
+async def test_close_leaves_a_spill_backlog_on_disk_instead_of_draining_it(make_settings,
+                                                                           pg_dsn):
+    """SIGTERM under a backlog: `close` writes at most the batch in flight, appends the buffer
+    to the spill file after the older trades there, and the next start drains the file."""
+    settings = make_settings(pg_dsn=pg_dsn, writer_batch=50, writer_queue=100)
+    spill = settings.data_dir / "spill-public.csv"
+    gated = GatedPool(await db.create_pool(pg_dsn, settings.schema))
+    h = Harness(settings, gated)
+    tape = varied(1000)
+    h.submit(tape)
+    await wait_until(lambda: gated.waiting == 1, "the first write waits at the gate")
+    gated.gate.release()  # one write (500 trades, a deep queue); the excess over 100 spills
+    await wait_until(lambda: spill.exists() and gated.waiting == 1, "spilled, next write waiting")
+    closing = asyncio.create_task(h.writer.close())
+    await asyncio.sleep(0)  # close has begun: the database may now take everything
+    for _ in range(1000):
+        gated.gate.release()
+    await closing
+    on_disk = spilled_ids(spill)
+    in_db = [t.trade_id for t in await stored(pg_dsn)]
+    assert len(in_db) <= 500 + 50  # the first write and at most the one in flight
+    assert sorted(set(in_db) | set(on_disk)) == [t.trade_id for t in tape]  # nothing lost
+    assert len(set(in_db) & set(on_disk)) <= 50  # the file's drained head (written again)
+    assert on_disk == sorted(on_disk)  # the buffer went after the older spilled trades
+    await gated.close()
+
+    h2 = await Harness.start(settings)  # the next start drains the file
+    await wait_until(lambda: not spill.exists(), "the spill file drained", limit=30)
+    assert await stored(pg_dsn) == tape
+    assert not spill.exists()
+    await h2.stop()
+
+
+async def test_close_cuts_a_stuck_write_at_its_deadline_and_spills(make_settings, pg_dsn):
+    settings = make_settings(pg_dsn=pg_dsn, writer_batch=50)
+    spill = settings.data_dir / "spill-public.csv"
+    gated = GatedPool(await db.create_pool(pg_dsn, settings.schema))
+    # a write that never ends: only the shutdown deadline can stop it
+    h = Harness(settings, gated, write_timeout=10**6, close_timeout=0.2)
+    tape = varied(120)
+    h.submit(tape)
+    await wait_until(lambda: gated.waiting == 1, "a write waits at the gate for good")
+    await asyncio.wait_for(h.writer.close(), 60)  # a hang guard only
+    assert gated.waiting == 0 and h.task.done()
+    assert spilled_ids(spill) == [t.trade_id for t in tape]
+    assert sample(h.metrics, "blink_writer_errors_total") == 0  # our deadline, not a failure
+    await gated.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
@@ -15,13 +16,34 @@ def sample(metrics: Metrics, name: str) -> float:
     return metrics.registry.get_sample_value(name) or 0.0
 
 
+class GatedPool:
+    """The real pool behind a gate: every `acquire` (one write) waits for a permit."""
+
+    def __init__(self, pool) -> None:
+        self.pool, self.gate, self.waiting = pool, asyncio.Semaphore(0), 0
+
+    @contextlib.asynccontextmanager
+    async def acquire(self):
+        self.waiting += 1
+        try:
+            await self.gate.acquire()
+        finally:
+            self.waiting -= 1
+        async with self.pool.acquire() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
 class Harness:
     """A writer running on its own pool, as ingest_ctx runs it."""
 
-    def __init__(self, settings, pool):
+    def __init__(self, settings, pool, **writer_kw):
         self.pool, self.metrics, self.health = pool, Metrics(), Health()
         self.writer = Writer(pool, settings, self.metrics, self.health["writer"],
-                             retry_base=0.01, retry_cap=0.05, close_timeout=1.0)
+                             **{"retry_base": 0.01, "retry_cap": 0.05, "close_timeout": 1.0,
+                                **writer_kw})
         self.task = asyncio.create_task(self.writer.run())
 
     @classmethod
