@@ -3,6 +3,7 @@ detections against labelled windows (`blink.backtest.evaluation` has the rules).
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -17,14 +18,19 @@ def main(settings: Settings, args) -> int:
     from blink.detect import baseline
 
     windows = load_labels(args.labels)
-    kind = files.sniff(args.input)
-    settings = sampling.plan(settings, kind, files.read(args.input, settings.pair),
+    reading = {"format": args.format, "column": args.column}
+    layout = files.sniff(args.input, **reading)
+    settings = sampling.plan(settings, layout.format,
+                             files.read(args.input, settings.pair, **reading),
                              scale=args.scale, retrain_seconds=args.retrain_seconds,
                              train_hours=args.train_hours)
     extra = {"fit": baseline.fit, "serve": baseline.serve} if args.baseline else {}
-    scored, bt, summary = backtest.run(args.input, settings, **extra)
+    bt, scored = backtest.Backtest(settings, keep_rows=False, **extra), []
+    summary = asyncio.run(backtest.drive(files.read_columns(args.input, settings.pair, **reading),
+                                         bt, lambda done: scored.extend(done.rows())))
     counts = evaluate_run(scored, bt, windows)
-    print(f"backtest: {summary.line(bt)}", file=sys.stderr)
+    print(f"backtest {files.describe(args.input, **reading)}: {summary.line(bt)}",
+          file=sys.stderr)
     from blink.backtest import report as eval_report
 
     print(eval_report.metrics_table(counts))
