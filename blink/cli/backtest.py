@@ -92,11 +92,11 @@ def plan_jobs(settings: Settings, args) -> list[Job]:
     if many and containers.STDIN in sources and len(sources) > 1:
         raise ConfigError("standard input (-) is one input: give it alone")
     if many:
-        out.mkdir(parents=True, exist_ok=True)
         outs = [out / f"{stem(s)}.scores.csv" for s in sources]
         if len(set(outs)) < len(outs):
             raise ConfigError("two inputs have the same name: their scores would collide in "
                               f"{out}; give them separately")
+        out.mkdir(parents=True, exist_ok=True)
     else:
         outs = [out]
     keys = ("format", "column", "scale", "retrain_seconds", "train_hours", "store", "mlflow")

@@ -70,6 +70,7 @@ def choose(name: str, header: list[str], first: list[str] | None, *, format: str
         raise ConfigError(f"--column picks a series' value; it does not go with --format {format}")
     if _is_data(header):
         return _headerless(name, header, format, column)
+    header = [c or f"column {i + 1}" for i, c in enumerate(header)]  # pandas' unnamed index
     low = [c.lower() for c in header]
     if format in (None, "ticks") and column is None:
         if tuple(low[:6]) == TICKS:
