@@ -59,12 +59,12 @@ class Carried:
     """What a row parser carries from row to row (and a chunk to the next)."""
     next_id: int = 1  # the next made-up trade id (bars, series, ticks without ids)
     tick: TickRule = field(default_factory=TickRule)  # sides of rows without one
-    last_us: int | None = None  # the previous row's time, µs since the epoch
+    last: datetime | None = None  # the previous row's time
 
     def copy(self) -> Carried:
         tick = TickRule()
         tick.price, tick.side = self.tick.price, self.tick.side
-        return Carried(self.next_id, tick, self.last_us)
+        return Carried(self.next_id, tick, self.last)
 
     def ids(self) -> Iterator[int]:
         while True:
@@ -73,18 +73,21 @@ class Carried:
 
     def in_order(self, when: datetime, name: str, text: str, strict: bool = False) -> None:
         """Rows go forward in time (`strict`: never two at one time); BadCell if not."""
-        us = (when - EPOCH) // ONE_US
-        if self.last_us is not None and (us < self.last_us or strict and us == self.last_us):
+        last = self.last
+        if last is not None and (when < last or strict and when == last):
             raise BadCell(f"{name}: {text[:40]!r} is {'not after' if strict else 'before'} the "
                           "previous row's time (rows must be in time order)")
-        self.last_us = us
+        self.last = when
 
     def in_order_us(self, us: np.ndarray, strict: bool = False) -> bool:
-        """The column path's check of a chunk's times (µs array): in order, after the last."""
+        """The column path's check of a chunk's times (µs since the epoch): in order, and
+        after the previous row; True (and the last time kept) if so."""
         step = np.diff(us)
-        first = int(us[0])
-        ok = bool((step > 0).all() if strict else (step >= 0).all()) and (
-            self.last_us is None or first > self.last_us or not strict and first == self.last_us)
-        if ok:
-            self.last_us = int(us[-1])
-        return ok
+        if not (step > 0).all() if strict else not (step >= 0).all():
+            return False
+        if self.last is not None:
+            first, last = int(us[0]), (self.last - EPOCH) // ONE_US
+            if first < last or strict and first == last:
+                return False
+        self.last = EPOCH + timedelta(microseconds=int(us[-1]))
+        return True
