@@ -46,6 +46,8 @@ from blink.runtime.metrics import Metrics
 HOURS = 168.0  # a week: the fitting processes' start (sklearn's import) is a small part
 REPEATS = 3
 PART_ROWS = 600_000  # the parts alone are timed on the first ~day of trades
+BAR_ROWS = 100_000  # 1-minute OHLCV bars (~70 days) for the reading rate of a bar file
+SERIES_ROWS = 1_000_000  # a `timestamp,value` series (15 s samples) for a series file
 
 
 def best_rate(n: int, fn, repeats: int = REPEATS) -> float:
@@ -92,6 +94,33 @@ def write_input(path: Path) -> int:
     return n
 
 
+def write_bars_and_series(folder: Path) -> tuple[Path, Path]:
+    """A 1-minute bar file as exchanges export it (epoch ms, extra columns) and a metric
+    series (ISO-8601 times), random walks; the two reading rates below read them."""
+    rng = np.random.default_rng(5)
+    t0 = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    close = np.round(90_000 * np.exp(np.cumsum(rng.normal(0, 5e-4, BAR_ROWS))), 2)
+    opens = np.concatenate([[close[0]], close[:-1]])
+    high = np.round(np.maximum(opens, close) * 1.0004, 2)
+    low = np.round(np.minimum(opens, close) * 0.9996, 2)
+    bars = folder / "bars-1m.csv"
+    with open(bars, "w", encoding="utf-8") as f:
+        f.write("timestamp,open,high,low,close,volume,close_time,trades\n")
+        f.writelines(f"{(t0 + 60 * i) * 1000},{o:.2f},{h:.2f},{lo:.2f},{c:.2f},{v:.5f},"
+                     f"{(t0 + 60 * i) * 1000 + 59_999},{k}\n"
+                     for i, (o, h, lo, c, v, k) in enumerate(zip(
+                         opens.tolist(), high.tolist(), low.tolist(), close.tolist(),
+                         rng.uniform(1, 40, BAR_ROWS).tolist(),
+                         rng.integers(100, 3000, BAR_ROWS).tolist(), strict=True)))
+    series = folder / "series.csv"
+    value = np.round(rng.normal(400, 30, SERIES_ROWS), 1)
+    with open(series, "w", encoding="utf-8") as f:
+        f.write("timestamp,value\n")
+        f.writelines(f"{datetime.fromtimestamp(t0 + 15 * i, UTC):%Y-%m-%dT%H:%M:%SZ},{x}\n"
+                     for i, x in enumerate(value.tolist()))
+    return bars, series
+
+
 def run() -> str:
     cli_workers = fit_workers()
     importing = import_seconds()
@@ -101,6 +130,9 @@ def run() -> str:
         base = config.load(flags={"data_dir": tmp}, env={})
         gc.freeze()  # as `python -m blink backtest` does once started
         rates = {"parse": best_rate(n, lambda: sum(len(c) for c in files.read_columns(path)))}
+        bars, series = write_bars_and_series(Path(tmp))
+        for key, p, rows in (("bars", bars, BAR_ROWS), ("series", series, SERIES_ROWS)):
+            rates[key] = best_rate(rows, lambda p=p: sum(len(c) for c in files.read_columns(p)))
         cols = next(iter(files.read_columns(path, chunk_rows=PART_ROWS)))  # the parts: a day
         part = len(cols)
 
@@ -144,6 +176,10 @@ def run() -> str:
 
     rows = [
         ("`files.read_columns` (parse the tick file)", r("parse"), ""),
+        (f"`files.read_columns` on {BAR_ROWS:,} 1-minute OHLCV bars (`timestamp,open,high,low,"
+         "close,volume,…`, epoch ms; each bar becomes up to 4 trades)", f"{r('bars')} rows", ""),
+        (f"`files.read_columns` on a {SERIES_ROWS:,}-row `timestamp,value` series (ISO-8601)",
+         f"{r('series')} rows", ""),
         ("feature engine alone (`Engine.run`, the raw feature rate)", r("engine"), ""),
         ("both detector stages, compiled forest 100 × 256, no retrain", r("stages"), ""),
         (f"the {retrains} fits alone (`trainer.fit`, {fitting:.2f} s, in this process where "

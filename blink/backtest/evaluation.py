@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blink.config import ConfigError
-from blink.formats.files import _when as parse_when  # ISO-8601 or epoch s/ms/µs/ns
+from blink.times import parse_when  # ISO-8601 or epoch s/ms/µs/ns
 
 DAY = 86_400.0
 

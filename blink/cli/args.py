@@ -12,9 +12,19 @@ def add(command: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("out", metavar="OUT.csv", help="tick CSV to write (Blink's replay format)")
         p.add_argument("--duration", type=float, metavar="SECONDS", default=None,
                        help="stop after this many seconds (default: until interrupted)")
+    if command == "backtest":
+        p.add_argument("input", metavar="INPUT", nargs="+",
+                       help="files or folders of ticks, OHLCV bars or a series (CSV, .csv.gz, "
+                            "Parquet; - for standard input)")
+    if command == "evaluate":
+        p.add_argument("input", metavar="INPUT", help="ticks, OHLCV bars or a series (CSV, "
+                       ".csv.gz, Parquet; - for standard input)")
     if command in ("backtest", "evaluate"):
-        p.add_argument("input", metavar="INPUT", help="ticks, OHLCV bars, Tardis ticks or a "
-                       "timestamp,value series (CSV)")
+        p.add_argument("--format", choices=("ticks", "bars", "series"), default=None,
+                       help="read the input as this (default: guessed from its columns)")
+        p.add_argument("--column", metavar="NAME", default=None,
+                       help="the series' value column (default: the only numeric column, "
+                            "else close, price or value)")
         p.add_argument("--scale", type=float, default=None, help="feature window scale "
                        "(default: 1 for ticks, from the sampling interval for bars/series)")
         p.add_argument("--retrain-seconds", type=float, default=None, metavar="S",
@@ -23,11 +33,14 @@ def add(command: str, p: argparse.ArgumentParser) -> None:
                        help="event time each retrain uses (default: the setting, or the rule)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
     if command == "backtest":
-        p.add_argument("--out", required=True, metavar="SCORES.csv", help="scores to write")
+        p.add_argument("--out", required=True, metavar="OUT",
+                       help="scores CSV to write; with several inputs or a folder: a folder, "
+                            "one NAME.scores.csv per input")
         p.add_argument("--store", action="store_true",
-                       help="also write tape, features and events to the schema 'backtest'")
+                       help="also write tape, features and events to the schema 'backtest' "
+                            "(one input only)")
         p.add_argument("--mlflow", action="store_true",
-                       help="log every fit to MLflow (as <model_name>_backtest)")
+                       help="log every fit to MLflow as <model_name>_backtest (one input only)")
     if command == "evaluate":
         p.add_argument("--labels", required=True, metavar="LABELS",
                        help="anomaly windows: JSON [{start, end, kind}] or CSV start,end[,kind]")

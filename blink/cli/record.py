@@ -1,16 +1,14 @@
 """`python -m blink record OUT.csv [--duration SECONDS]`: record the live feed for replay.
 
 Uses the same websocket client, tape and REST backfill as the service (no database): rows are
-written in trade-id order, gaps refilled, in Blink's tick format:
-`product_id,trade_id,time,price,size,side` with the time as ISO-8601 UTC with microseconds and
-`Z`, and price and size as the exact decimal strings.
+written in trade-id order, gaps refilled, in Blink's tick format (`blink.formats.ticks`, the
+one definition the readers read).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import logging
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from aiohttp import web
 
 from blink.config import Settings
 from blink.feeds.coinbase import CoinbaseSource
+from blink.formats.ticks import tick_writer
 from blink.runtime import keys
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
@@ -27,13 +26,6 @@ from blink.tape import Tape
 from blink.trade import Trade
 
 log = logging.getLogger(__name__)
-HEADER = ("product_id", "trade_id", "time", "price", "size", "side")
-
-
-def tick_row(t: Trade) -> tuple[str, ...]:
-    """One trade in Blink's tick format (exact decimals, never scientific notation)."""
-    return (t.product_id, str(t.trade_id), t.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            format(t.price, "f"), format(t.size, "f"), t.side)
 
 
 async def record(settings: Settings, out: Path, duration: float | None = None) -> int:
@@ -48,12 +40,11 @@ async def record(settings: Settings, out: Path, duration: float | None = None) -
     out.parent.mkdir(parents=True, exist_ok=True)
     f = await asyncio.to_thread(open, out, "w", newline="", encoding="utf-8")
     with f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(HEADER)
+        write_tick = tick_writer(f)
 
         def write(trade: Trade) -> None:
             nonlocal count
-            writer.writerow(tick_row(trade))
+            write_tick(trade)
             count += 1
 
         tape.subscribe_ordered(write)

@@ -1,5 +1,6 @@
-"""Replay a CSV (any format `blink.formats.files` reads) into the tape at `settings.speed` x real
-time.
+"""Replay a file into the tape at `settings.speed` x real time: any input `blink.formats.files`
+reads (ticks, OHLCV bars or a series by their columns; CSV, .csv.gz, Parquet or `-`), its format
+guessed and logged in one line when the source is made.
 
 Event time is paced against the wall clock from the first trade: a trade at event offset `d`
 is added at wall offset `d / speed` (speed 0: as fast as possible). A silence longer than
@@ -31,7 +32,8 @@ class ReplaySource:
         self.path = settings.replay_file
         self.speed = settings.speed
         self.product = settings.pair
-        self.kind = files.sniff(self.path)  # fails fast (FileFormatError) on a bad file
+        self.reading = files.describe(self.path)  # fails fast (FileFormatError) on a bad file
+        log.info("replay %s", self.reading)
         self.added = 0  # trades handed to the tape
         self.done = False
         self.finished = asyncio.Event()  # set once the file is played (or stopped by an error)

@@ -1,10 +1,13 @@
-"""How an OHLCV bar becomes trades, and the tick rule that gives them a side.
+"""OHLCV bars: how a bar becomes trades, the tick rule that gives them a side, the row parser.
 
 A bar's price path is open, low, high, close when it closes at or above its open, else open,
 high, low, close (the usual "nearest extreme first" convention); consecutive equal prices merge.
-The points are spread evenly over the bar, the first at the bar's start time. The volume is
-split evenly in 1e-8 BTC units with the remainder on the last trade; a volume too small to split
-(or zero) gives one trade at the close. Trade ids come from `ids`, consecutively.
+The points are spread evenly over the bar, the first at the bar's start time; the bar's length
+is `bar_seconds`, else the smallest positive step between bar times in the first 64 rows. The
+volume is split evenly in 1e-8 BTC units with the remainder on the last trade; a volume too
+small to split (or zero) gives one trade at the close; bars without a volume column count
+volume 1. Trade ids are consecutive; bars must go forward in time. Bars have no column path:
+a chunk of bars is its rows (`blink.formats.columns.columns`).
 """
 
 from __future__ import annotations
@@ -14,24 +17,15 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
+from blink.formats import cells as cell
+from blink.formats.rows import Carried, Row
+from blink.formats.sides import TickRule
 from blink.trade import Trade
 
 SATOSHI = Decimal("1E-8")
-
-
-class TickRule:
-    """Coinbase maker side from price moves: up-tick → "sell" (the taker bought), down-tick →
-    "buy"; an unchanged price keeps the previous side (the first trade: "sell")."""
-
-    def __init__(self) -> None:
-        self.price: Decimal | None = None
-        self.side = "sell"
-
-    def __call__(self, price: Decimal) -> str:
-        if self.price is not None and price != self.price:
-            self.side = "sell" if price > self.price else "buy"
-        self.price = price
-        return self.side
+OHLC = ("open", "high", "low", "close")
+NO_VOLUME = Decimal(1)
+HEAD_ROWS = 64  # rows that tell the bar length
 
 
 def bar_length(starts: list[datetime], default: float = 60.0) -> timedelta:
@@ -62,3 +56,30 @@ def bar_trades(product: str, ids: Iterator[int], start: datetime, length: timede
         Trade(product, next(ids), start + length * k / n, price,
               share if k < n - 1 else vol - share * (n - 1), tick(price))
         for k, price in enumerate(points))
+
+
+class Bars:
+    """The row parser of a bar file (`layout.at`: the columns of time, OHLC and volume)."""
+
+    def __init__(self, layout, product: str, carried: Carried,
+                 bar_seconds: float | None) -> None:
+        self.at, self.names, self.time_name = layout.at, layout.names, layout.time_name
+        self.product, self.carried, self.bar_seconds = product, carried, bar_seconds
+
+    def rows(self, cells) -> Iterator[Row]:
+        t, c, v = self.at["time"], self.at["close"], self.at.get("volume")
+        prices = [(self.names[self.at[m]], self.at[m]) for m in OHLC]
+        parsed = ((line, x, cell.when(self.time_name, x[t]),
+                   *(cell.number(name, x[i]) for name, i in prices),
+                   NO_VOLUME if v is None else cell.number(self.names[v], x[v]))
+                  for line, x in cells)
+        head = list(itertools.islice(parsed, HEAD_ROWS))
+        length = (timedelta(seconds=self.bar_seconds) if self.bar_seconds
+                  else bar_length([b[2] for b in head]))
+        ids, carried = self.carried.ids(), self.carried
+        for line, x, start, op, hi, low, close, vol in itertools.chain(head, parsed):
+            carried.in_order(start, self.time_name, x[t], strict=True)
+            if why := problem(op, hi, low, close, vol):
+                raise cell.BadCell(why)
+            yield Row(line, x[t], x[c], bar_trades(self.product, ids, start, length, op, hi,
+                                                   low, close, vol, carried.tick))

@@ -85,7 +85,7 @@ async def test_pacing_follows_event_time_and_cuts_long_silences(make_settings):
 def test_bad_files_fail_fast(make_settings, tmp_path):
     bad = tmp_path / "quotes.csv"
     bad.write_text("time_utc,bid_open,bid_high,bid_low,bid_close,last_bid_size,ask_open\n")
-    with pytest.raises(files.FileFormatError, match="quotes.csv:1: unrecognised header"):
+    with pytest.raises(files.FileFormatError, match="quotes.csv:1: which column is the value"):
         make_source(make_settings(source="replay", replay_file=str(bad)))
     with pytest.raises(files.FileFormatError, match="nope.csv: cannot open"):
         make_source(make_settings(source="replay", replay_file=str(tmp_path / "nope.csv")))

@@ -36,7 +36,7 @@ CASES = {
     "truncated_quote": (TICKS + ticks(5) + 'BTC-USD,6,"2026-01-05T12:00:06Z,1', 7, ""),
     "empty": ("", 1, "empty file"),
     "wrong_columns": ("time,bid,ask,last\n2026-01-05T12:00:00Z,1,2,3\n", 1,
-                      "unrecognised header"),
+                      "which column is the value? pass --column NAME"),
     "garbage_price": (TICKS + ticks(30) + "BTC-USD,31,2026-01-05T12:00:31Z,eighty,0.01,buy\n",
                       32, "price"),
     "garbage_side": (TICKS + ticks(3) + "BTC-USD,4,2026-01-05T12:00:04Z,1.5,0.01,up\n", 5,

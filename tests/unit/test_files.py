@@ -14,13 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blink.config import ConfigError
-from blink.formats import bars, files, ticks
+from blink.formats import bars, columns, files, sides, ticks
 from blink.trade import Trade
 from tests.conftest import DATA
 
 SECOND_BARS = DATA / "coinbase_btcusd_second_trade_bars.csv"
 MINUTE_BARS = DATA / "coinbase_btcusd_minute_trade_bars.csv"
 TARDIS = DATA / "tardis_trades.csv"
+START_DAY = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def raw_rows(path) -> list[list[str]]:
@@ -32,8 +33,9 @@ def test_formats_are_detected_by_header(tmp_path):
     series.write_text("when,cpu\n2024-01-01T00:00:00Z,1\n")
     ticks = tmp_path / "t.csv"
     ticks.write_text(",".join(files.TICKS) + "\n")
-    assert [files.sniff(p) for p in (SECOND_BARS, MINUTE_BARS, TARDIS, series, ticks)] == [
-        "bars", "bars", "tardis", "series", "ticks"]
+    assert [(files.sniff(p).format, files.sniff(p).flavour)
+            for p in (SECOND_BARS, MINUTE_BARS, TARDIS, series, ticks)] == [
+        ("bars", ""), ("bars", ""), ("ticks", "tardis"), ("series", ""), ("ticks", "blink")]
 
 
 @pytest.mark.parametrize("path, seconds", [(SECOND_BARS, 1), (MINUTE_BARS, 60)])
@@ -44,7 +46,7 @@ def test_bars_become_trades_by_the_documented_rule(path, seconds):
     all_trades = [t for r in rows for t in r.trades]
     assert [t.trade_id for t in all_trades] == list(range(1, len(all_trades) + 1))
     assert len(all_trades) > len(rows)  # bars with a range become several trades
-    tick = bars.TickRule()
+    tick = sides.TickRule()
     for row, cells in zip(rows, raw, strict=True):
         start = datetime.fromisoformat(cells[0])
         o, h, lo, c, v = map(Decimal, cells[1:])
@@ -64,20 +66,20 @@ def test_bar_volume_split_and_degenerate_bars():
     start = datetime(2024, 1, 1, tzinfo=UTC)
     d = Decimal
     ts = bars.bar_trades("X", ids, start, timedelta(seconds=60), d(10), d(12), d(9), d(11),
-                         d("1.00000001"), bars.TickRule())
+                         d("1.00000001"), sides.TickRule())
     assert [t.price for t in ts] == [d(10), d(9), d(12), d(11)]  # up bar: low first
     assert [t.size for t in ts] == [d("0.25")] * 3 + [d("0.25000001")]
     assert [t.time.second for t in ts] == [0, 15, 30, 45]
     assert [t.trade_id for t in ts] == [10, 11, 12, 13]
     assert [t.side for t in ts] == ["sell", "buy", "sell", "buy"]
     down = bars.bar_trades("X", ids, start, timedelta(seconds=1), d(10), d(12), d(9), d(9),
-                           d(3), bars.TickRule())
+                           d(3), sides.TickRule())
     assert [t.price for t in down] == [d(10), d(12), d(9)]  # down bar: high first, 9 merged
     tiny = bars.bar_trades("X", ids, start, timedelta(seconds=1), d(10), d(12), d(9), d(11),
-                           d("0.00000002"), bars.TickRule())
+                           d("0.00000002"), sides.TickRule())
     assert [(t.price, t.size) for t in tiny] == [(d(11), d("0.00000002"))]
     zero = bars.bar_trades("X", ids, start, timedelta(seconds=1), d(10), d(10), d(10), d(10),
-                           d(0), bars.TickRule())
+                           d(0), sides.TickRule())
     assert [(t.price, t.size) for t in zero] == [(d(10), d(0))]
 
 
@@ -127,7 +129,7 @@ def test_series_keeps_values_and_accepts_epochs(tmp_path):
 @pytest.mark.parametrize("content, line, problem", [
     ("", 1, "empty file"),
     ("time_utc,bid_open,bid_high,bid_low,bid_close,last_bid_size,ask_open\n", 1,
-     "unrecognised header"),
+     "which column is the value? pass --column NAME"),
     ("time_utc,open,high,low,close,volume_btc\n2016-10-07T00:00:04Z,611.78,611.87\n", 2,
      "expected 6 columns, got 3 (truncated?)"),
     ("time_utc,open,high,low,close,volume_btc\n2016-10-07T00:00:04Z,1,2,1,x,1\n", 2,
@@ -135,7 +137,7 @@ def test_series_keeps_values_and_accepts_epochs(tmp_path):
     ("time_utc,open,high,low,close,volume_btc\n2016-10-07T00:00:04Z,1,2,3,1,1\n", 2,
      "inconsistent bar"),
     ("time_utc,open,high,low,close,volume_btc\n2016-10-07T00:00:04Z,1,1,1,1,1\n"
-     "2016-10-07T00:00:04Z,1,1,1,1,1\n", 3, "not after the previous bar"),
+     "2016-10-07T00:00:04Z,1,1,1,1,1\n", 3, "is not after the previous row's time"),
     (",".join(files.TICKS) + "\nBTC-USD,1,2026-01-01T00:00:00Z,1,1,up\n", 2, "side"),
     (",".join(files.TICKS) + "\nBTC-USD,1,yesterday,1,1,buy\n", 2, "time"),
     (",".join(files.TARDIS) + "\nb,BTCUSDT,1582329602111000,1,-3,buy,9682,0.132\n", 2,
@@ -168,9 +170,9 @@ def test_unreadable_files(tmp_path):
 def test_rows_stream_until_the_bad_line(tmp_path):
     path = tmp_path / "long.csv"
     good = "".join(f"{1_700_000_000 + i},{i}\n" for i in range(999))
-    path.write_text("ts,v\n" + good + "garbage,row\n" + good)
+    path.write_text("ts,v\n" + good + "1700009999,row\n" + good)
     seen = []
-    with pytest.raises(files.FileFormatError, match=r"long.csv:1001: value: not a number"):
+    with pytest.raises(files.FileFormatError, match=r"long.csv:1001: v: not a number"):
         for row in files.read(path):
             seen.append(row.line)
     assert seen == list(range(2, 1001))
@@ -193,7 +195,7 @@ def assert_same_as_read(path, chunk_rows: int = files.CHUNK_ROWS, **kw) -> list[
     rows, error = outcome(files.read(path, **kw))
     chunks, chunk_error = outcome(files.read_columns(path, chunk_rows=chunk_rows, **kw))
     assert chunk_error == error
-    assert all(0 < len(c) <= chunk_rows for c in chunks) or files.sniff(path) == "bars"
+    assert all(0 < len(c) <= chunk_rows for c in chunks) or files.sniff(path).format == "bars"
     assert [(c.first_line, c.last_line) for c in chunks] == [
         (rows[a].line, rows[b - 1].line) for a, b in spans([len(c) for c in chunks])]
     assert [(x, y) for c in chunks for x, y in zip(c.timestamp, c.value, strict=True)] == [
@@ -241,12 +243,13 @@ def test_read_columns_on_tick_series_and_spill_files(tmp_path):
     assert len(assert_same_as_read(path, 100)) == 5
     assert_same_as_read(path, 100, product_id="X")
     series = tmp_path / "series.csv"  # ISO, epoch s/ms/µs/ns, no header, repeated values
+    forms = ["{d}T00:00:00Z", "{s}", "{s}123", "{s}123456", "{s}123456789", "{d}",
+             "{d} 10:00:00.5", "{d}T10:00:00+05:30"]  # one day after another: in time order
+    days = [START_DAY + timedelta(days=i) for i in range(90)]
     series.write_text("".join(
-        f"{stamp},{value}\n" for stamp, value in zip(
-            itertools.cycle(["2024-01-01T00:00:00Z", "1700000000", "1700000000123",
-                             "1700000000123456", "1700000000123456789", "2024-01-01",
-                             "2024-01-01 10:00:00.5", "2024-01-01T10:00:00+05:30"]),
-            ["5", "5", "5.0", "-2.5", "0", "-0", "1E3", "1000", "7", "7.00000000000000001"] * 9,
+        f"{form.format(d=day.date().isoformat(), s=int(day.timestamp()))},{value}\n"
+        for day, form, value in zip(days, itertools.cycle(forms), itertools.cycle(
+            ["5", "5", "5.0", "-2.5", "0", "-0", "1E3", "1000", "7", "7.00000000000000001"]),
             strict=False)))
     for chunk_rows in (1, 3, 64):
         assert_same_as_read(series, chunk_rows, first_id=10)
@@ -266,7 +269,7 @@ def test_clean_files_never_take_the_row_parser(tmp_path, monkeypatch):
     series = tmp_path / "series.csv"
     series.write_text("ts,v\n" + "".join(f"{1_700_000_000_000 + i},{i % 5 - 2}\n"
                                           for i in range(100)))
-    monkeypatch.setattr(files, "_exact", None)  # calling it would raise TypeError
+    monkeypatch.setattr(columns, "exact", None)  # calling it would raise TypeError
     for p in (path, series, TARDIS):
         assert sum(len(c) for c in files.read_columns(p, chunk_rows=32)) in (99, 100, 300)
 
@@ -300,9 +303,9 @@ def test_read_columns_on_edge_files(tmp_path, content):
 def test_read_columns_yields_the_rows_before_a_bad_line(tmp_path):
     path = tmp_path / "long.csv"
     good = "".join(f"{1_700_000_000 + i},{i}\n" for i in range(999))
-    path.write_text("ts,v\n" + good + "garbage,row\n" + good)
+    path.write_text("ts,v\n" + good + "1700009999,row\n" + good)
     chunks, error = outcome(files.read_columns(path, chunk_rows=300))
-    assert error == f"{path}:1001: value: not a number: 'row'"
+    assert error == f"{path}:1001: v: not a number: 'row'"
     assert [len(c) for c in chunks] == [300, 300, 300, 99]
     assert chunks[-1].last_line == 1000
 
@@ -322,8 +325,8 @@ def test_epochs_in_nanoseconds_and_times_out_of_range(tmp_path):
     (row,) = files.read(path)
     assert row.trades[0].time == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC)
     for header, line, problem in [
-            ("ts,v", "-99999999999,1", "timestamp: epoch out of range"),
-            ("ts,v", "0001-01-01T00:00:00+01:00,1", "timestamp: out of range"),
+            ("ts,v", "-99999999999,1", "ts: epoch out of range"),
+            ("ts,v", "0001-01-01T00:00:00+01:00,1", "ts: out of range"),
             (",".join(files.TICKS), "X,1,0001-01-01T00:00:00+01:00,1,1,buy", "time: bad value"),
             (",".join(files.TARDIS), "b,S,99999999999999999999,1,1,buy,1,1",
              "timestamp: bad value")]:

@@ -6,7 +6,8 @@ import asyncio
 import csv
 
 from blink.cli import main as cli
-from blink.cli.record import HEADER, record
+from blink.cli.record import record
+from blink.formats.ticks import TICKS
 from tests.fakes import rest_url, ws_url
 from tests.fakes.coinbase import FakeCoinbase
 from tests.fakes.trades import wire_decimal, wire_time
@@ -29,7 +30,7 @@ async def test_record_writes_every_trade_in_id_order(aiohttp_server, make_settin
     rows = list(csv.reader(out.read_text().splitlines()))
     want = [[t.product_id, str(t.trade_id), wire_time(t.time), wire_decimal(t.price),
              wire_decimal(t.size), t.side] for t in fake.trades if t.trade_id >= base]
-    assert rows[0] == list(HEADER)
+    assert rows[0] == list(TICKS)
     assert rows[1:] == want and count == 31
 
 
