@@ -100,7 +100,7 @@ class Warmup:
 
     def training_rows(self, rows: int | None, needed: int | None) -> None:
         """An attempt found too few warm rows: remember how many, and how fast they grow."""
-        self.training_end()
+        self.training_since = None  # (not a fit: its duration says nothing of the next one)
         now = self.clock()
         if rows is not None and self._rows_at is not None and now > self._rows_at[0]:
             gained = rows - self._rows_at[1]

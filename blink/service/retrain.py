@@ -117,6 +117,8 @@ async def history_loaded(app: web.Application) -> None:
     while not _settled(app, warmup):  # noqa: ASYNC110 - polled like the event clock
         await asyncio.sleep(TICK_SECONDS / 4)
     writer = app.get(keys.WRITER)
+    if warmup.history is not None:
+        warmup.training_begin()  # what follows is the first fit's: storing what it reads
     if writer is not None:
         try:
             await asyncio.wait_for(writer.wait_flushed(), FLUSH_WAIT)
