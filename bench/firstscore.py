@@ -104,6 +104,7 @@ def _stages(stages: list) -> str:
 
 
 def main() -> None:
+    load0 = os.getloadavg()[0]
     demo, demo_stages = asyncio.run(_first_score({}, ["--source", "synthetic", "--speed", "10"]))
     live, live_stages, trades, requests = asyncio.run(_live())
     rows = [("`make demo` (synthetic ×10, 3 h of history generated at start)",
@@ -116,6 +117,8 @@ def main() -> None:
             "data directory (embedded PostgreSQL initialised, new MLflow store), one run each; "
             "the stages are `/readyz`'s `warmup.waiting_for` as sampled. Before this change: "
             "117 s for the demo (no history: 5,000 live warm rows), ~20 min live.\n\n"
-            + table(rows, ("what", "start → /score ready", "target", "stages")))
+            + table(rows, ("what", "start → /score ready", "target", "stages"))
+            + f"\n\nLoad average (1 min) at the start / end of the runs: {load0:.1f} / "
+            f"{os.getloadavg()[0]:.1f} (other work on the same 2 cores).")
     write_section("firstscore", body)
     print(body)

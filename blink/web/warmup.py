@@ -50,6 +50,9 @@ def _waiting(latest, warmup) -> tuple[str | None, str, float | None, float | Non
         eta = None if last is None else max(0.0, last - elapsed)
         first = "the first model" if latest.model is None else "a model"
         return "training", f"Training {first} ({elapsed:.0f} s so far){_eta(eta)}", None, eta
+    if latest.model is None and warmup is not None and warmup.history is not None \
+            and warmup.rows is None and not warmup.history.note:
+        return "training", "Training the first model (starting)", None, None
     if latest.model is None and warmup is not None and warmup.rows is not None \
             and warmup.rows_needed:
         eta = warmup.rows_eta()
