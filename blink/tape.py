@@ -15,6 +15,11 @@ after a hole are held until the hole is filled or given up (`give_up`), and at m
 `hold_seconds` of wall time (default 10 s) or `max_held` trades; past that bound the held trades
 are released in order and the hole's trades, if they arrive later, go to the writer only.
 `hold_seconds=0` never holds (sources that cannot refill holes: replay, synthetic).
+
+Bootstrap (`begin_at`): an empty tape can be told to start at an older id than the first live
+trade; the ids from there on are then one gap ("bootstrap") that the backfill loads from REST
+in id order, and ordered listeners wait for it up to `bootstrap_hold` seconds, not
+`hold_seconds`, so the history reaches the feature engine before the live trades after it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Tape:
     def __init__(self, product_id: str, metrics: Metrics, source: str, *,
                  resume_id: int | None = None, holes: Iterable[tuple[int, int]] = (),
                  grace: float = 3.0, hold_seconds: float = 10.0, max_held: int = 100_000,
+                 bootstrap_hold: float = 600.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.product_id, self.source = product_id, source
         self.grace, self.hold_seconds, self.max_held, self._clock = (
@@ -61,6 +67,9 @@ class Tape:
         self._stuck_since: float | None = None
         self._ahead: deque[tuple[float, int]] = deque()  # heartbeats ahead: (clock, id)
         self._started = False
+        self.bootstrap_hold = bootstrap_hold
+        self.bootstrap_from: int | None = None  # begin_at's id, while the bootstrap is open
+        self.bootstrap_to: int | None = None  # the bootstrap gap's last id, once declared
         self.newest: Trade | None = None  # the highest-id trade seen
         holes = sorted(h for h in holes if resume_id is not None and h[0] <= h[1] <= resume_id)
         if holes:  # holes below the resume point (found in the stored tape at start-up)
@@ -85,6 +94,23 @@ class Tape:
     @property
     def contiguous_id(self) -> int | None:
         return self._floor
+
+    def begin_at(self, first_id: int) -> None:
+        """Start this empty tape at `first_id`: the ids up to the first live trade become the
+        "bootstrap" gap (see the module docstring)."""
+        if self._floor is not None:
+            raise RuntimeError("begin_at on a tape that already holds trades")
+        self._floor = self._frontier = self._cursor = first_id - 1
+        self.bootstrap_from = first_id
+
+    @property
+    def bootstrapping(self) -> bool:
+        """The bootstrap range is not all seen (or given up) yet."""
+        if self.bootstrap_from is None:
+            return False
+        if self.bootstrap_to is None:  # no gap yet: waiting for the first live trade
+            return not self._started
+        return self._floor < self.bootstrap_to
 
     # ------------------------------------------------------------------ input
     def add(self, trade: Trade, via: str = "ws") -> bool:
@@ -203,6 +229,8 @@ class Tape:
         runs[start:end] = [[lo, hi]]
 
     def _declare(self, lo: int, hi: int, detected_by: str) -> None:
+        if lo == self.bootstrap_from and self.bootstrap_to is None:
+            detected_by, self.bootstrap_to = "bootstrap", hi
         self._gaps.inc()
         log.info("gap in %s trade ids %d..%d (%d trades), detected by %s", self.product_id, lo,
                  hi, hi - lo + 1, detected_by)
@@ -235,7 +263,8 @@ class Tape:
             return
         if self._stuck_since is None:
             self._stuck_since = now
-        if now - self._stuck_since >= self.hold_seconds or len(self._held) > self.max_held:
+        patience = self.bootstrap_hold if self.bootstrapping else self.hold_seconds
+        if now - self._stuck_since >= patience or len(self._held) > self.max_held:
             if self.hold_seconds > 0:
                 log.warning("released %d held %s trades past an unfilled hole after %.1fs",
                             len(self._held), self.product_id, now - self._stuck_since)

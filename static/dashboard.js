@@ -59,6 +59,14 @@
     pill.dataset.state = status.state;
     pill.textContent = STATE_TEXT[status.state] || status.state;
     pill.title = status.feed_error || status.reason || "Detector state";
+    const warm = $("warmup");  // what warming up waits for (/demo/data's status; ticks: none)
+    if (status.state !== "warming_up") {
+      warm.hidden = true;
+    } else if (status.warmup) {
+      warm.textContent = status.warmup.message || "";
+      warm.hidden = !status.warmup.message;
+      if (status.warmup.progress != null) warm.dataset.progress = status.warmup.progress;
+    }
     const badge = $("source");
     badge.dataset.source = status.source;
     badge.textContent = status.source_label || SOURCE_TEXT[status.source] || status.source;

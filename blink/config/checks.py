@@ -49,5 +49,8 @@ def validate(s: Settings) -> None:
         raise bad("holdout_fraction", "must be in (0, 0.5)")
     if s.max_holdout_rate_factor < 1:
         raise bad("max_holdout_rate_factor", "must be at least 1")
+    if not 0 <= s.bootstrap_hours <= s.backfill_horizon_hours:
+        raise bad("bootstrap_hours", "must be between 0 and feed.backfill_horizon_hours "
+                  f"({s.backfill_horizon_hours:g}): older history is never fetched")
     if s.source == "replay" and not s.replay_file:
         raise bad("replay_file", "the replay source needs a file (--replay FILE)")

@@ -76,6 +76,14 @@ class Settings:
                                       "feed.reconnect_cap_seconds", "Longest reconnect backoff.")
     hold_seconds: float = _s(10.0, "BLINK_HOLD_SECONDS", "feed.hold_seconds",
                              "Longest wait for a hole to fill before features move past it.")
+    # --- first start (time to the first score) ---
+    # 3 h: the first fit needs `train_min_rows` warm rows; counted one per event-time second
+    # that is 5,000 s (1.4 h) after the 10-minute windows warm up, so 3 h leaves ~2x margin for
+    # quiet seconds and the held-out 10 %. From REST it is ~75,000 trades = ~76 pages: ~20 s at
+    # `rest_rate` 4/s (~8 s at Coinbase's 10/s), far inside the 3-minute target.
+    bootstrap_hours: float = _s(3.0, "BLINK_BOOTSTRAP_HOURS", "feed.bootstrap_hours",
+                                "History loaded before the first score on an empty tape (live: "
+                                "from REST; synthetic/replay: played at once); 0 turns it off.")
     # --- tape writer ---
     writer_batch: int = _s(1000, "BLINK_WRITER_BATCH", "writer.batch", "Trades per DB batch.")
     writer_flush_ms: int = _s(100, "BLINK_WRITER_FLUSH_MS", "writer.flush_ms",

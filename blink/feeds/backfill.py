@@ -184,8 +184,17 @@ class Backfill:
         newer = [t.trade_id for t in page if t.time >= cutoff]
         if newer:
             return min(newer)
-        lo, top = page[0].trade_id + 1, hi + 1
-        while lo < top:  # bisect with one-trade probes
+        return await self.first_since(cutoff, page[0].trade_id + 1, hi + 1)
+
+    async def first_since(self, cutoff: datetime, lo: int, top: int) -> int:
+        """The first id in lo..top-1 whose trade is not older than `cutoff` (`top` if none);
+        trade times never fall as ids rise. Bisects with one-trade probes while the range is
+        wider than a page, then reads the page that holds the boundary."""
+        while lo < top:
+            if top - lo <= PAGE:
+                page = await self.page(after=top, limit=top - lo)
+                newer = [t.trade_id for t in page if t.time >= cutoff and t.trade_id >= lo]
+                return min(newer, default=top)
             mid = (lo + top) // 2
             probe = await self.page(after=mid + 1, limit=1)
             if probe and probe[0].time >= cutoff:
@@ -194,15 +203,16 @@ class Backfill:
                 lo = mid + 1
         return lo
 
-    async def page(self, after: int, limit: int) -> list[Trade]:
-        """One REST page: trades with id < after, newest first (retried until answered)."""
+    async def page(self, after: int | None, limit: int) -> list[Trade]:
+        """One REST page: trades with id < after (None: the newest), newest first (retried
+        until answered)."""
         delays = backoff_delays(self.interval, 30.0)
+        params = {"limit": limit} if after is None else {"after": after, "limit": limit}
         while True:
             await self._pace()
             self.requests += 1
             try:
-                async with self.session.get(self.url, params={"after": after,
-                                                              "limit": limit}) as r:
+                async with self.session.get(self.url, params=params) as r:
                     if r.status == 200:
                         items = await r.json()
                         self.health.success(requests=self.requests)

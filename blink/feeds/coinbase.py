@@ -6,7 +6,8 @@ The read loop only parses frames and hands trades to the tape (sync, O(1)); ever
 leads to a reconnect after a full-jitter backoff (`reconnect_base_seconds` doubling up to
 `reconnect_cap_seconds`, reset once a connection stayed up for `stable_seconds`), counted in
 `blink_feed_reconnects_total{reason}`. The tape finds the gaps (an id jump, a heartbeat ahead,
-the `last_match` after a reconnect); the backfill task started here fills them over REST.
+the `last_match` after a reconnect); the backfill task started here fills them over REST. On an
+empty tape, `feed.bootstrap_hours` of history are loaded first (`blink.feeds.bootstrap`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import orjson
 
 from blink.config import Settings
 from blink.feeds.backfill import Backfill, GapLog
+from blink.feeds.bootstrap import Bootstrap
 from blink.runtime.health import Health
 from blink.runtime.logs import RateLimited
 from blink.runtime.metrics import Metrics
 from blink.runtime.tasks import backoff_delays, stop_tasks
+from blink.runtime.warmup import Warmup
 from blink.tape import Tape
 from blink.times import iso_fixed
 from blink.trade import TradeError, from_coinbase
@@ -42,8 +45,9 @@ class CoinbaseSource:
 
     def __init__(self, settings: Settings, metrics: Metrics, health: Health,
                  session: aiohttp.ClientSession, gaps: GapLog | None = None, *,
-                 stable_seconds: float = 60.0) -> None:
+                 stable_seconds: float = 60.0, warmup: Warmup | None = None) -> None:
         self.settings, self.metrics, self.session, self.gaps = settings, metrics, session, gaps
+        self.warmup = warmup  # given: an empty tape is bootstrapped from REST first
         self.health, self.component = health, health["coinbase"]
         self.url, self.product = settings.coinbase_ws_url, settings.pair
         self.stable_seconds = stable_seconds
@@ -59,11 +63,17 @@ class CoinbaseSource:
         """Connect, read, reconnect, until cancelled; a backfill task fills the holes."""
         backfill = Backfill(tape, self.session, self.settings, self.metrics,
                             self.health["backfill"], self.gaps)
-        task = asyncio.create_task(backfill.run(), name="coinbase-backfill")
+        tasks = [asyncio.create_task(backfill.run(), name="coinbase-backfill")]
         try:
+            if self.warmup is not None:
+                boot = Bootstrap(backfill, self.settings.bootstrap_hours, self.warmup)
+                if tape.contiguous_id is None and self.settings.bootstrap_hours > 0:
+                    await boot.begin(tape)
+                if tape.bootstrap_from is not None:  # (again after a restart of this task)
+                    tasks.append(asyncio.create_task(boot.watch(tape), name="coinbase-bootstrap"))
             await self._connect_loop(tape)
         finally:
-            await stop_tasks(task)
+            await stop_tasks(*tasks)
 
     async def _connect_loop(self, tape: Tape) -> None:
         s = self.settings

@@ -5,7 +5,9 @@ guessed and logged in one line when the source is made.
 Event time is paced against the wall clock from the first trade: a trade at event offset `d`
 is added at wall offset `d / speed` (speed 0: as fast as possible). A silence longer than
 `MAX_PAUSE` wall seconds (e.g. the months between the separate days of a bar file) is cut to
-`MAX_PAUSE` and logged. The file is parsed in a worker thread, `CHUNK` rows at a time, so the
+`MAX_PAUSE` and logged. The file's first `settings.bootstrap_hours` of event time are played
+at once (the history a first model can train on as soon as the file holds enough of it); the
+pacing starts after them. The file is parsed in a worker thread, `CHUNK` rows at a time, so the
 event loop stays free; the loop also yields after every chunk. Trades carry `settings.pair`.
 When the file ends the source idles (a supervisor must not replay it again); a bad row stops the
 replay with one error naming the file, line and problem.
@@ -19,6 +21,7 @@ import logging
 
 from blink.config import Settings
 from blink.formats import files
+from blink.runtime.warmup import Warmup
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,9 @@ class ReplaySource:
     CHUNK = 1000  # rows parsed per trip to the worker thread
     MAX_PAUSE = 5.0  # longest wall pause, seconds
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, warmup: Warmup | None = None) -> None:
+        self.warmup = warmup
+        self.prefill = settings.bootstrap_hours * 3600  # event seconds played at once
         self.path = settings.replay_file
         self.speed = settings.speed
         self.product = settings.pair
@@ -44,6 +49,7 @@ class ReplaySource:
             try:
                 await self._play(tape)
                 log.info("replay of %s finished: %d trades", self.path, self.added)
+                self._history(None)
             except files.FileFormatError as e:
                 self.error = str(e)
                 log.error("replay stopped: %s", e)
@@ -56,6 +62,7 @@ class ReplaySource:
         rows = files.read(self.path, self.product)
         skip = self.added  # a restarted run resumes where it stopped
         wall0 = event0 = None
+        first = None  # event time of the file's first trade
         shift = 0.0  # event seconds cut out of long silences
         error = None
         while not error:
@@ -64,11 +71,20 @@ class ReplaySource:
                 return
             for row in chunk:
                 for trade in row.trades:
+                    ts = trade.ts
+                    if first is None:
+                        first = ts
+                        if self.warmup is not None and self.warmup.history is None \
+                                and self.prefill > 0:
+                            self.warmup.history_begin("replay", self.prefill / 3600)
                     if skip:
                         skip -= 1
                         continue
-                    if self.speed > 0:
-                        ts = trade.ts
+                    if ts - first < self.prefill:  # the history: at once
+                        self._history(ts - first)
+                    else:
+                        self._history(None)
+                    if self.speed > 0 and ts - first >= self.prefill:
                         if wall0 is None:
                             wall0, event0 = loop.time(), ts
                         wait = wall0 + (ts - event0 - shift) / self.speed - loop.time()
@@ -83,6 +99,16 @@ class ReplaySource:
                     self.added += 1
             await asyncio.sleep(0)
         raise error
+
+    def _history(self, offset: float | None) -> None:
+        """Report the at-once part: `offset` event seconds into it, None once past it."""
+        w = self.warmup
+        if w is None or not w.loading:
+            return
+        if offset is None:
+            w.history_done()
+        elif self.added % 1000 == 0:
+            w.history_progress(self.added, offset / self.prefill)
 
 
 def _take(rows, n: int) -> tuple[list, files.FileFormatError | None]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 from blink.config import Settings
 from blink.feeds.replay import ReplaySource
 from blink.feeds.synthetic import SyntheticSource
+from blink.runtime.warmup import Warmup
 
 
-def make_source(settings: Settings) -> ReplaySource | SyntheticSource:
-    """The source for `settings.source`; a bad replay file raises FileFormatError here."""
+def make_source(settings: Settings,
+                warmup: Warmup | None = None) -> ReplaySource | SyntheticSource:
+    """The source for `settings.source`; a bad replay file raises FileFormatError here.
+    With `warmup`, it plays `settings.bootstrap_hours` of history at once and reports it."""
     if settings.source == "replay":
-        return ReplaySource(settings)
+        return ReplaySource(settings, warmup)
     if settings.source == "synthetic":
-        return SyntheticSource(settings)
+        return SyntheticSource(settings, warmup)
     raise ValueError(f"no local source for {settings.source!r} (coinbase is blink.feeds.coinbase)")

@@ -30,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from blink.config import Settings
+from blink.runtime.warmup import Warmup
 from blink.times import iso_fixed
 from blink.trade import Trade
 
@@ -184,23 +185,26 @@ def write_labels(path: str | Path, labels: list[dict]) -> None:
 
 
 class SyntheticSource:
-    """Plays a `Market` at `settings.speed` x wall time (0: as fast as possible)."""
+    """Plays a `Market` at `settings.speed` x wall time (0: as fast as possible), after playing
+    its first `settings.bootstrap_hours` (event time in the past, up to now) at once."""
 
     name = "synthetic"
     TICK = 0.05  # wall seconds between batches when paced
     CHUNK = 60.0  # most event seconds generated between two yields to the loop
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, warmup: Warmup | None = None) -> None:
+        self.settings, self.warmup = settings, warmup
         self.labels: list[dict] = []  # grows as anomalies start (the dashboard shades them)
         self.market: Market | None = None
 
     async def run(self, tape) -> None:
         loop = asyncio.get_running_loop()
+        now = math.floor(time.time())
         if self.market is None:  # a restarted run continues the same stream
             first_id = (getattr(tape, "contiguous_id", None) or 0) + 1
-            self.market = Market(self.settings.seed, math.floor(time.time()),
+            self.market = Market(self.settings.seed, now - self.settings.bootstrap_hours * 3600,
                                  self.settings.pair, first_id, labels=self.labels)
+        await self.prefill(tape, now)
         market, speed = self.market, self.settings.speed
         wall0, event0 = loop.time(), market.t
         while True:
@@ -210,3 +214,24 @@ class SyntheticSource:
             for trade in market.advance(goal):
                 tape.add(trade, via="synthetic")
             await asyncio.sleep(self.TICK if speed > 0 and market.t + DT > goal else 0)
+
+    async def prefill(self, tape, until: float) -> None:
+        """Play the market's past up to `until` (now) at once, `CHUNK` event seconds between
+        yields to the loop: the history a first model trains on. A no-op once caught up."""
+        market, warmup = self.market, self.warmup
+        span = until - market.start
+        if market.t + DT > until:
+            return
+        report = warmup is not None and warmup.history is None
+        if report:
+            warmup.history_begin("synthetic", span / 3600)
+        added = 0
+        while market.t + DT <= until:
+            for trade in market.advance(min(until, market.t + self.CHUNK)):
+                tape.add(trade, via="synthetic")
+                added += 1
+            if report:
+                warmup.history_progress(added, (market.t - market.start) / span)
+            await asyncio.sleep(0)
+        if report:
+            warmup.history_done()

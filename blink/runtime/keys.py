@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from blink.runtime.broadcast import Broadcaster
     from blink.runtime.health import Health
     from blink.runtime.metrics import Metrics
+    from blink.runtime.warmup import Warmup
     from blink.store.writer import Writer
     from blink.tape import Tape
     from blink.web.sse import Hub
@@ -34,6 +35,7 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 HEALTH: web.AppKey[Health] = web.AppKey("health")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LATEST: web.AppKey[Latest] = web.AppKey("latest")
+WARMUP: web.AppKey[Warmup] = web.AppKey("warmup")  # history loading, first model (/readyz)
 EXECUTOR: web.AppKey[Executor] = web.AppKey("executor", Executor)
 WORKER: web.AppKey[Executor] = web.AppKey("worker", Executor)  # the model worker process
 POOL: web.AppKey[asyncpg.Pool] = web.AppKey("pool", asyncpg.Pool)

@@ -19,6 +19,7 @@ from blink.runtime import keys
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
+from blink.runtime.warmup import Warmup
 from blink.service import (
     detection,
     housekeeping,
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.METRICS] = Metrics()
     app[keys.LATEST] = Latest(product_id=settings.pair, source=settings.source)
     app[keys.EVENTS] = Broadcaster()
+    app[keys.WARMUP] = Warmup()
 
     app.add_routes(probes.routes)
     if "api" in roles:

@@ -1,6 +1,8 @@
 """The ingest pipeline's cleanup context: source -> tape -> writer (+ detector, if present).
 
-On start: resume from the highest stored trade id (live tape only), re-detect holes left in the
+On start: resume from the highest stored trade id (live tape only; an empty live tape is
+bootstrapped with `feed.bootstrap_hours` of REST history by the source, and replay/synthetic
+sources play that much history at once: see `keys.WARMUP`), re-detect holes left in the
 stored tape within the backfill horizon, build the `Tape` and the `Writer`, subscribe the writer
 (every new trade, arrival order) and the detector (`keys.DETECTOR`, set by a context that runs
 before this one; trade-id order), then run the configured source as a supervised task. The
@@ -35,11 +37,12 @@ def make_live_source(app: web.Application):
     if settings.source != "coinbase":
         from blink.feeds.sources import make_source
 
-        return make_source(settings)
+        return make_source(settings, app.get(keys.WARMUP))
     from blink.feeds.coinbase import CoinbaseSource
 
     return CoinbaseSource(settings, app[keys.METRICS], app[keys.HEALTH], app[keys.HTTP],
-                          gaps.GapStore(app[keys.POOL], settings.pair))
+                          gaps.GapStore(app[keys.POOL], settings.pair),
+                          warmup=app.get(keys.WARMUP))
 
 
 async def start_afresh(pool, settings: Settings) -> None:

@@ -3,7 +3,10 @@
 Event time is the newest trade the pipeline has seen (`Latest.as_of`), or, in a process that
 does not ingest (`--role train`), the newest trade in the tape. The first fit happens as soon
 as the tape yields `train_min_rows` warm feature rows (checked every few wall seconds until
-then); afterwards a retrain is due when event time has moved `retrain_seconds` past the end
+then), but not while a first start's history is still loading (`keys.WARMUP`: the REST
+bootstrap or a local source's history played at once): the first model is fitted once, on all
+of it, after the writer has stored it, instead of once per hour of history swept past;
+afterwards a retrain is due when event time has moved `retrain_seconds` past the end
 of the previous attempt. A failed attempt (MLflow unreachable, database error) is counted and
 shown in /readyz ("training"), and retried at the next scheduled time. After a promotion the
 model watcher of this process re-resolves at once.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
@@ -33,6 +37,8 @@ from blink.store.tape_reads import newest_trade_time
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 2.0  # wall seconds between looks at the event clock
+FLUSH_WAIT = 30.0  # longest wait for the writer to store the history before the first fit
+_COUNTS = re.compile(r"(\d+)\D+?(\d+)")  # TooFewRows: "<rows> warm feature rows, need <n>"
 
 
 async def event_time(app: web.Application) -> datetime | None:
@@ -48,15 +54,22 @@ async def attempt(app: web.Application, end: datetime, executor=None) -> str:
     `executor` runs the blocking part (default: the app's thread pool).
     """
     settings, metrics = app[keys.SETTINGS], app[keys.METRICS]
-    health = app[keys.HEALTH]["training"]
+    health, warmup = app[keys.HEALTH]["training"], app.get(keys.WARMUP)
     started = time.perf_counter()
+    if warmup is not None:
+        warmup.training_begin()
     try:
         result, info = await trainer.retrain_once(app[keys.POOL], settings, end,
                                                   executor or app[keys.EXECUTOR])
     except trainer.TooFewRows as e:
         health.detail.update(waiting=str(e))
+        if warmup is not None:
+            counts = _COUNTS.search(str(e))
+            warmup.training_rows(*(int(c) for c in counts.groups()) if counts else (None, None))
         return "too_few_rows"
     except Exception as e:  # noqa: BLE001 - reported, retried at the next schedule
+        if warmup is not None:
+            warmup.training_end()
         metrics.training_runs.labels(outcome="error").inc()
         health.failure(e, last_attempt=end.isoformat())
         log.debug("retrain failed", exc_info=True)
@@ -64,6 +77,8 @@ async def attempt(app: web.Application, end: datetime, executor=None) -> str:
             raise  # the worker died: `supervise` restarts the schedule with a new one
         return "error"
     seconds = time.perf_counter() - started
+    if warmup is not None:
+        warmup.training_end()
     outcome = "promoted" if info.promoted else "not_promoted"
     metrics.training_runs.labels(outcome=outcome).inc()
     metrics.training_seconds.observe(seconds)
@@ -81,6 +96,7 @@ async def attempt(app: web.Application, end: datetime, executor=None) -> str:
 async def _schedule(app: web.Application) -> None:
     every = timedelta(seconds=app[keys.SETTINGS].retrain_seconds)
     due: datetime | None = None  # event time of the next retrain; None: as soon as possible
+    await history_loaded(app)
     while True:
         end = await event_time(app)
         if end is not None and (due is None or end >= due):
@@ -91,6 +107,32 @@ async def _schedule(app: web.Application) -> None:
                 raise
             due = None if outcome == "too_few_rows" else end + every
         await asyncio.sleep(TICK_SECONDS)
+
+
+async def history_loaded(app: web.Application) -> None:
+    """Wait while a first start's history loads, then until the writer has stored it."""
+    warmup = app.get(keys.WARMUP)
+    if warmup is None or "ingest" not in app[keys.SETTINGS].roles:
+        return  # (another process ingests: its tape is what the schedule reads)
+    while not _settled(app, warmup):  # noqa: ASYNC110 - polled like the event clock
+        await asyncio.sleep(TICK_SECONDS / 4)
+    writer = app.get(keys.WRITER)
+    if warmup.history is not None:
+        warmup.training_begin()  # what follows is the first fit's: storing what it reads
+    if writer is not None:
+        try:
+            await asyncio.wait_for(writer.wait_flushed(), FLUSH_WAIT)
+        except TimeoutError:
+            log.warning("the history is not all stored after %.0f s: training on what is",
+                        FLUSH_WAIT)
+
+
+def _settled(app: web.Application, warmup) -> bool:
+    """No history is loading, nor will be: loaded, or trades flow without one."""
+    if warmup.history is not None:
+        return not warmup.loading
+    tape = app.get(keys.TAPE)  # a source begins its history before its first trade
+    return tape is not None and tape.contiguous_id is not None
 
 
 async def _run(app: web.Application) -> None:

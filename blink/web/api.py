@@ -17,7 +17,7 @@ from aiohttp import web
 from blink.runtime import keys
 from blink.store import reads as queries
 from blink.times import iso_or_none
-from blink.web import scoring
+from blink.web import scoring, warming
 from blink.web.security import JsonError
 
 routes = web.RouteTableDef()
@@ -93,7 +93,7 @@ def feed_status(app: web.Application) -> dict:
             "feed_lag_seconds": lag, "updated_age_seconds": age,
             "feed_error": feed.last_error if feed is not None and feed.ok is False else None,
             "as_of": iso_or_none(latest.as_of), "price": latest.price,
-            "score_raw": latest.score_raw}
+            "score_raw": latest.score_raw, "warmup": warming.status(app)}
 
 
 def model_info(app: web.Application) -> dict:

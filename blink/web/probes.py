@@ -8,6 +8,7 @@ from aiohttp import web
 
 from blink import __version__
 from blink.runtime import keys
+from blink.web import warming
 
 LAG_LIMIT = 5.0  # s behind the exchange's heartbeats before /readyz says "degraded"
 
@@ -32,6 +33,7 @@ async def readyz(request: web.Request) -> web.Response:
         "product_id": latest.product_id,
         "version": __version__,
         "roles": sorted(app[keys.SETTINGS].roles),
+        "warmup": warming.status(app),
         "components": components,
         "degraded": bool(reasons := overload(app, components)),
         "degraded_reasons": reasons,

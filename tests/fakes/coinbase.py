@@ -1,6 +1,8 @@
 """A fake Coinbase Exchange (websocket + REST) reproducing spec §6, behaviours 1-25.
 
-`fake = FakeCoinbase(history=500)`, then serve `fake.app` (e.g. `aiohttp_server(fake.app)`):
+`fake = FakeCoinbase(history=500)` (or `history_seconds=3 * 3600`: hours of past trades up to
+now, at a stationary rate, for a first start's REST bootstrap), then serve `fake.app` (e.g.
+`aiohttp_server(fake.app)`):
 the websocket is at `/`, REST under `/products/...`. `fake.trades` is the generated tape: every
 trade ever made, whatever the wire did. Drive it with `emit(n)` and the fault knobs:
 
@@ -11,7 +13,8 @@ trade ever made, whatever the wire did. Drive it with `emit(n)` and the fault kn
 - `emit(n, cut_after=k, how="abort"|"close")`: disconnect in the middle of a burst;
 - `stall_all()`, `abort_all()` (no close frame: the client sees 1006), `close_all(code, reason)`,
   `slow_consume()` (error ErrSlowConsume then close; also when a connection's backlog passes
-  `slow_consume_limit`); `rest_429` (next N REST answers are 429), `rest_missing` (ids REST
+  `slow_consume_limit`); `rest_429` (next N REST answers are 429, once `rest_429_after` REST
+requests were answered: a rate limit hit in the middle of paging), `rest_missing` (ids REST
   never returns); connections over `ws_rate`/s (burst `ws_burst`) per client are refused (429).
 """
 
@@ -43,11 +46,18 @@ class FakeCoinbase:
                  heartbeat_interval: float = 1.0, subscribe_timeout: float = 5.0,
                  subscribe_timeout_code: int = 1008, ws_rate: float = 8.0, ws_burst: int = 20,
                  rest_rate: float = 10.0, rest_burst: int = 15,
-                 slow_consume_limit: int = 1_000_000, compress: bool = True) -> None:
-        start = start_time or datetime.now(UTC) - timedelta(seconds=history / rate)
-        self.gen = TradeGen(seed, product_id, start_time=start, rate=rate)
+                 slow_consume_limit: int = 1_000_000, compress: bool = True,
+                 history_seconds: float | None = None) -> None:
+        now = datetime.now(UTC)
+        if history_seconds is not None:
+            self.gen = TradeGen(seed, product_id, start_time=now - timedelta(
+                seconds=history_seconds), rate=rate, revert=0.01)
+            self.trades = self.gen.until(now)
+        else:
+            start = start_time or now - timedelta(seconds=history / rate)
+            self.gen = TradeGen(seed, product_id, start_time=start, rate=rate)
+            self.trades = self.gen.trades(history)
         self.product_id, self.delisted = product_id, {"LUNA-USD"}
-        self.trades = self.gen.trades(history)
         self.sequence = 136_967_652_357
         self.heartbeat_interval, self.slow_consume_limit = heartbeat_interval, slow_consume_limit
         self.compress = compress  # accept permessage-deflate when the client offers it
@@ -58,6 +68,7 @@ class FakeCoinbase:
         self.reorder: set[int] = set()
         self.heartbeat_zero = self.noise = False
         self.rest_429, self.rest_missing, self.rest_max_limit = 0, set(), 1000
+        self.rest_429_after = self.rest_429_sent = 0
         self.ws_bucket = coinbase_rest.TokenBucket(ws_rate, ws_burst)
         self.rest_bucket = coinbase_rest.TokenBucket(rest_rate, rest_burst)
         self.conns: list[Conn] = []

@@ -57,10 +57,12 @@ def routes(fake) -> web.RouteTableDef:
         fake.rest_requests += 1
         if not request.headers.get("User-Agent"):
             return _error(400, "User-Agent header is required.")
-        if fake.rest_429 > 0:
+        if fake.rest_429 > 0 and fake.rest_requests > fake.rest_429_after:
             fake.rest_429 -= 1
+            fake.rest_429_sent += 1
             return _error(429, "Public rate limit exceeded")
         if not fake.rest_bucket.take(request.remote or "?"):
+            fake.rest_429_sent += 1
             return _error(429, "Public rate limit exceeded")
         if request.match_info["pid"] != fake.product_id:
             return _error(404, "NotFound")

@@ -12,6 +12,7 @@ from blink.detect.latest import Latest
 from blink.runtime import keys
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
+from blink.runtime.warmup import Warmup
 from blink.service import resources
 from blink.service.ingest import ingest_ctx
 from blink.store import db
@@ -25,6 +26,7 @@ def blink_app(settings) -> web.Application:
     app = web.Application()
     app[keys.SETTINGS], app[keys.HEALTH], app[keys.METRICS] = settings, Health(), Metrics()
     app[keys.LATEST] = Latest(product_id=settings.pair, source=settings.source)
+    app[keys.WARMUP] = Warmup()
     app.cleanup_ctx.extend([resources.executor_ctx, resources.database_ctx, resources.http_ctx,
                             ingest_ctx])
     return app
@@ -38,7 +40,8 @@ class Rig:
         self.settings = make_settings(
             pg_dsn=pg_dsn, coinbase_ws_url=ws_url(server), coinbase_rest_url=rest_url(server),
             watchdog_seconds=0.5, heartbeat_grace_seconds=0.3, reconnect_base_seconds=0.05,
-            reconnect_cap_seconds=0.2, rest_rate=200, hold_seconds=2, **overrides)
+            reconnect_cap_seconds=0.2, rest_rate=200, hold_seconds=2,
+            **{"bootstrap_hours": 0.0, **overrides})  # (tests of the bootstrap turn it on)
         self.runner: web.AppRunner | None = None
         self.first_id: int | None = None
 

@@ -22,13 +22,17 @@ SATOSHI = Decimal("0.00000001")
 class TradeGen:
     def __init__(self, seed: int = 1, product_id: str = "BTC-USD", start_id: int = 1_100_000_000,
                  start_time: datetime | None = None, price: str = "84000.00",
-                 rate: float = 7.0, sweep_p: float = 0.2, quiet_p: float = 0.01) -> None:
+                 rate: float = 7.0, sweep_p: float = 0.2, quiet_p: float = 0.01,
+                 revert: float = 0.0) -> None:
         self.rng = random.Random(seed)
         self.product_id, self.next_id, self.rate = product_id, start_id, rate
         self.clock = start_time or datetime.now(UTC)
         self.price = Decimal(price)
         self.sweep_p, self.quiet_p = sweep_p, quiet_p
         self.intensity = 1.0  # drifting multiplier of the rate
+        # pull of log(intensity) back to 0 per order: 0 is a free walk (fine for minutes), hours
+        # of history need some (0.01: stationary, sd ~0.7 in log, memory ~100 orders)
+        self.revert = revert
 
     def trades(self, n: int) -> list[Trade]:
         out: list[Trade] = []
@@ -46,9 +50,17 @@ class TradeGen:
                 self.price = max(CENT, self.price + step)
         return out
 
+    def until(self, end: datetime, chunk: int = 20) -> list[Trade]:
+        """Trades until the clock passes `end` (the last ones at most `chunk` trades beyond)."""
+        out: list[Trade] = []
+        while self.clock < end:
+            out.extend(self.trades(chunk))
+        return out
+
     def _advance(self) -> None:
         rng = self.rng
-        self.intensity = min(20.0, max(0.05, self.intensity * math.exp(rng.gauss(0, 0.1))))
+        pull = self.revert * math.log(self.intensity)
+        self.intensity = min(20.0, max(0.05, self.intensity * math.exp(rng.gauss(0, 0.1) - pull)))
         gap = rng.expovariate(self.rate * self.intensity)
         if rng.random() < self.quiet_p:
             gap += rng.uniform(3, 8)  # a quiet spell: heartbeats only

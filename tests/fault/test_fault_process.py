@@ -47,7 +47,8 @@ async def setup(aiohttp_server, pg_dsn, mlflow_uri, tmp_path):
            "BLINK_COINBASE_WS_URL": ws_url(server), "BLINK_COINBASE_REST_URL": rest_url(server),
            "BLINK_WATCHDOG_SECONDS": "2", "BLINK_HEARTBEAT_GRACE_SECONDS": "0.5",
            "BLINK_RECONNECT_BASE_SECONDS": "0.05", "BLINK_RECONNECT_CAP_SECONDS": "0.5",
-           "BLINK_REST_RATE": "100", "BLINK_HOLD_SECONDS": "2"}
+           "BLINK_REST_RATE": "100", "BLINK_HOLD_SECONDS": "2",
+           "BLINK_BOOTSTRAP_HOURS": "0"}  # the tape starts at the first live trade
     blink = BlinkProcess(env, tmp_path / "blink.log", tmp_path)
     yield fake, blink, fake.trades[-1].trade_id  # the last_match it will be sent
     blink.kill()

@@ -12,6 +12,7 @@ from blink.feeds.sources import make_source
 from blink.formats import files
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
+from blink.runtime.warmup import Warmup
 from blink.store import db
 from blink.store.writer import Writer
 from blink.tape import Tape
@@ -69,7 +70,8 @@ async def test_replays_every_trade_of_real_files(make_settings, path):
 async def test_pacing_follows_event_time_and_cuts_long_silences(make_settings):
     path = DATA / "coinbase_btcusd_minute_trade_bars.csv"  # two days, 14 months apart
     speed = 30_000.0
-    source = make_source(make_settings(source="replay", replay_file=str(path), speed=speed))
+    source = make_source(make_settings(source="replay", replay_file=str(path), speed=speed,
+                                       bootstrap_hours=0))  # (the prefill: test below)
     source.MAX_PAUSE = 0.2
     tape = ListTape()
     await play(source, tape)
@@ -122,3 +124,22 @@ async def test_replay_through_tape_and_writer_into_postgres(make_settings, pg_ds
     assert stored == list(files.read_trades(path, "BTC-USD"))
     assert metrics.registry.get_sample_value(
         "blink_trades_ingested_total", {"source": "replay"}) == len(stored)
+
+
+async def test_the_first_hours_of_a_file_play_at_once_then_paced(make_settings):
+    path = DATA / "coinbase_btcusd_minute_trade_bars.csv"  # two days, 14 months apart
+    source = make_source(make_settings(source="replay", replay_file=str(path), speed=1.0,
+                                       bootstrap_hours=1.0), Warmup())
+    tape = ListTape()
+    task = asyncio.create_task(source.run(tape))
+    while not source.warmup.history or source.warmup.loading:  # noqa: ASYNC110 - a poll
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    t0 = tape.trades[0].ts
+    assert tape.trades[-1].ts - t0 >= 3600  # an hour of the file at once, then ×1 pacing
+    assert max(t.ts for t in tape.trades) - t0 < 3600 + 60
+    history = source.warmup.history
+    assert history.source == "replay" and history.done and history.fraction == 1.0

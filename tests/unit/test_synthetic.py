@@ -13,6 +13,7 @@ import pytest
 
 from blink.feeds import synthetic
 from blink.feeds.sources import make_source
+from blink.runtime.warmup import Warmup
 from blink.trade import Trade
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -167,7 +168,7 @@ async def test_source_plays_continues_and_shares_labels(make_settings):
 
 
 async def test_paced_source_follows_the_wall_clock(make_settings):
-    settings = make_settings(source="synthetic", speed=200, seed=5)
+    settings = make_settings(source="synthetic", speed=200, seed=5, bootstrap_hours=0)
     source = make_source(settings)
     tape = ListTape()
     loop = asyncio.get_running_loop()
@@ -181,3 +182,25 @@ async def test_paced_source_follows_the_wall_clock(make_settings):
     event = source.market.t - source.market.start
     assert 0 < event <= wall * 200 + synthetic.DT  # event time never outruns speed x wall
     assert tape.trades and tape.trades[-1].ts <= source.market.t
+
+
+async def test_source_plays_its_history_at_once_with_past_event_times(make_settings):
+    settings = make_settings(source="synthetic", speed=1, seed=5, bootstrap_hours=0.5)
+    warmup = Warmup()
+    source = make_source(settings, warmup)
+    tape = ListTape()
+    tape.target = 10**9  # never: run until cancelled
+    wall0 = datetime.now(UTC).timestamp()
+    task = asyncio.create_task(source.run(tape))
+    while not (warmup.history and warmup.history.done):  # noqa: ASYNC110 - a poll
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    first, history = tape.trades[0], warmup.history
+    assert abs(first.ts - (math.floor(wall0) - 1800)) < 1  # half an hour before the start
+    past = [t for t in tape.trades if t.ts <= wall0]
+    assert len(past) > 0.9 * len(tape.trades) and len(past) > 1800 * 3  # ~7/s, all at once
+    assert history.source == "synthetic" and history.hours == pytest.approx(0.5, abs=0.01)
+    assert history.trades >= len(past) - 1 and history.fraction == 1.0
+    assert source.labels and ts(source.labels[0]["start"]) < wall0  # anomalies in the past

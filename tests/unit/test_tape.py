@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -176,3 +177,41 @@ def test_random_shuffle_of_a_long_tape():
     for i in ids:
         tape.add(BY_ID[i])
     assert sorted(seen) == list(range(1001, 1401)) and ordered == list(range(1001, 1401))
+
+
+def test_a_bootstrap_gap_is_loaded_in_order_and_waited_for_past_hold_seconds():
+    tape, _, clock, seen, ordered, gaps = make(hold_seconds=2.0, bootstrap_hold=60.0)
+    tape.begin_at(1001)
+    assert tape.bootstrapping and tape.contiguous_id == 1000
+    feed(tape, [1300, 1301])  # the websocket's last_match, then a match
+    assert gaps == [(1001, 1299, "bootstrap")] and tape.bootstrap_to == 1299
+    clock.now = 30.0  # far past hold_seconds: the live trades still wait for the history
+    feed(tape, range(1001, 1200), via="rest")
+    assert ordered == list(range(1001, 1200))
+    feed(tape, range(1200, 1300), via="rest")
+    assert ordered == list(range(1001, 1302)) and not tape.bootstrapping
+    assert tape.open_gaps() == []
+    clock.now = 31.0  # afterwards, an ordinary hole is held for hold_seconds only
+    feed(tape, [1303])
+    clock.now = 33.5
+    tape.heartbeat(1303)
+    assert ordered[-1] == 1303 and 1302 not in ordered and seen[-1] == 1303
+
+
+def test_a_bootstrap_that_outlasts_its_hold_releases_the_live_trades():
+    tape, _, clock, _, ordered, _ = make(hold_seconds=2.0, bootstrap_hold=60.0)
+    tape.begin_at(1001)
+    feed(tape, [1300])
+    feed(tape, range(1001, 1100), via="rest")
+    clock.now = 61.0
+    tape.heartbeat(1300)
+    assert ordered == list(range(1001, 1100)) + [1300]
+    assert tape.bootstrapping  # the rest of the range still goes to the writer when it comes
+    feed(tape, range(1100, 1300), via="rest")
+    assert not tape.bootstrapping and tape.open_gaps() == []
+
+
+def test_begin_at_needs_an_empty_tape():
+    tape, *_ = make(resume_id=1200)
+    with pytest.raises(RuntimeError):
+        tape.begin_at(1001)
