@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["startup", "scoring", "api", "backtest", "ingest", "latency", "soak", "retrain"]
+SECTIONS = ["startup", "scoring", "api", "backtest", "fits", "ingest", "latency", "soak",
+            "retrain"]
 
 
 def main(argv: list[str]) -> int:

@@ -60,7 +60,6 @@ def test_detectors_are_scored_over_one_common_span():
 
 
 def test_injected_copies_rotate_kinds_and_label_each():
-    header = ["time_utc", "open", "high", "low", "close", "volume_btc"]
     rows = [[f"2017-09-03T{h:02d}:{m:02d}:00Z", "100", "101", "99", "100.5", "1"]
             for h in range(24) for m in range(60)]
     copies = inject.copies(1)
