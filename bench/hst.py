@@ -16,9 +16,10 @@ schedule, the threshold rule, the event folding and the scored span are the fore
   `HalfSpaceTrees(n_trees=N_TREES, height=HEIGHT, window_size=m, seed=random_state)` learns
   the window's warm rows (at most `LEARN_ROWS`, evenly spaced: m of them) through river's
   `learn_one`; after m rows river pivots the masses, so the reference mass of every node is
-  the mass of the training window. The threshold is the model's own rule on the window's
-  scores: the alert budget when the settings have `alerts_per_day` (`blink.model.budget`),
-  else the `1 - threshold_quantile` quantile (`served.threshold_for`), as for the baseline.
+  the mass of the training window. The threshold is the model's own rule on the scores of the
+  window's rows (at most `trainer.SAMPLE_ROWS` of them, evenly spaced, as for the forest):
+  the alert budget when the settings have `alerts_per_day` (`blink.model.budget`), else the
+  `1 - threshold_quantile` quantile (`served.threshold_for`), as for the baseline.
 - **serve**: river's `score_one` walks 25 Python trees per row (~60 µs); every trade of a day
   is scored, so the learnt trees are copied into arrays and walked for all rows at once by
   `Scorer` — the same walk (mass × 2^depth, stop below `size_limit`), the same normalisation
@@ -36,7 +37,7 @@ import numpy as np
 
 from blink.features import FEATURE_NAMES
 from blink.model import served
-from blink.model.trainer import FitResult
+from blink.model.trainer import SAMPLE_ROWS, FitResult
 
 N_TREES, HEIGHT = 25, 8  # the paper's 25 trees; river's default height (2^9 - 1 nodes a tree)
 LEARN_ROWS = 1024
@@ -134,6 +135,11 @@ def fit(data, settings, feature_names=FEATURE_NAMES, ts=None) -> FitResult:
     for row in ((sample - lo) / span).tolist():
         model.learn_one(dict(enumerate(row)))
     scorer = Scorer.from_river(model, lo, span)
+    # the threshold on at most SAMPLE_ROWS rows evenly spaced through the window, as the
+    # forest's (`trainer.SAMPLE_ROWS`): a 12-hour window of ticks is ~200,000 rows
+    pick = np.linspace(0, len(X) - 1, min(len(X), SAMPLE_ROWS)).round().astype(np.int64)
+    X = X[pick]
+    times = times[pick] if times is not None and len(times) == len(pick) else times
     scores = scorer.score_samples(X)
     thr = threshold(scores, times, settings)
     return FitResult(model=None, forest=scorer, feature_names=tuple(feature_names),
