@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import multiprocessing
+import os
 import pickle
 import sys
 import tempfile
@@ -171,15 +172,17 @@ def main(argv: list[str]) -> None:
     """`--render`: rewrite the doc from the last run's results (RESULTS) without running."""
     t0 = time.time()
     if "--render" in argv:
-        results, seconds, took = pickle.loads(RESULTS.read_bytes())
+        saved = pickle.loads(RESULTS.read_bytes())
+        results, seconds, took = saved[:3]
+        load = saved[3] if len(saved) > 3 else None
     else:
         with tempfile.TemporaryDirectory() as tmp:
             results, seconds = run_all(jobs(Path(tmp)))
-        took = time.time() - t0
-        RESULTS.write_bytes(pickle.dumps((results, seconds, took)))
+        took, load = time.time() - t0, os.getloadavg()[1]  # the box is shared: say how much
+        RESULTS.write_bytes(pickle.dumps((results, seconds, took, load)))
     from bench.evaluation_doc import render
 
-    doc = render(results, config.Settings(), took, seconds)
+    doc = render(results, config.Settings(), took, seconds, load)
     DOC.write_text(doc)
     update_readme(doc)
     print(f"wrote {DOC} (and README.md's table) in {time.time() - t0:.0f} s", file=sys.stderr)

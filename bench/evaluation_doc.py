@@ -35,6 +35,11 @@ def _median(xs) -> float:
     return statistics.median(xs) if xs else math.nan
 
 
+def _bar_scale() -> str:
+    scale = sampling.SCALE_PER_INTERVAL  # a number on main; per input kind once rewritten
+    return f"{scale['bars'] if isinstance(scale, dict) else scale:g}"
+
+
 def head(first: str = "detector") -> str:
     return (f"| {first} | windows | detected | recall | false alarms / day | events | "
             "false alarms | precision | F1 | median delay (s) |\n"
@@ -177,7 +182,8 @@ def measured_today(syn, rare, bars, raw) -> dict[str, float]:
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def render(results: dict, settings, seconds: float, family_seconds: dict) -> str:
+def render(results: dict, settings, seconds: float, family_seconds: dict,
+           load: float | None = None) -> str:
     syn, _ = totals_of(results, lambda k: k[0] == "synthetic")
     rare, _ = totals_of(results, lambda k: k[0] == "rare")
     bars, _ = totals_of(results, lambda k: k[0] == "bars" and k[1] != "raw")
@@ -199,6 +205,9 @@ def render(results: dict, settings, seconds: float, family_seconds: dict) -> str
                                     for day in days if ("bars", "raw", day) in results)
                  for d in DETS}
     cpu = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(family_seconds.items()))
+    cpu += f"; {sum(family_seconds.values()):.0f} s in all"
+    shared = (f" The box was shared: load average {load:.1f} over the last 5 minutes of the "
+              "run, on 2 cores." if load is not None else "")
     import json
 
     frozen = json.dumps(measured_today(syn, rare, bars, raw))
@@ -207,8 +216,8 @@ def render(results: dict, settings, seconds: float, family_seconds: dict) -> str
         f"Produced by `make evaluate` (`python -m bench.evaluation`; no network) on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python "
         f"{platform.python_version()}, in **{seconds:.0f} s** of wall time on "
-        f"{ev.PROCESSES} processes (CPU seconds per family: {cpu}). Seeds are fixed: the "
-        "file is reproducible.",
+        f"{ev.PROCESSES} processes (wall seconds of the jobs per family: {cpu}).{shared} Seeds "
+        "are fixed: the figures are reproducible.",
         "Three detectors, each replayed through the same backtest (`blink.backtest`: the "
         "service's `Detector`, a refit every `retrain_seconds` of event time on the trailing "
         "window, the detector's own threshold rule, the same folding of anomalous scores into "
@@ -223,7 +232,7 @@ def render(results: dict, settings, seconds: float, family_seconds: dict) -> str
         "overlapping event start − window start. **Fair spans**: on every input the three "
         "detectors are scored over the same span, from the latest of their first scored rows "
         "to the end, so their window counts are equal; windows over before that span (the "
-        "warm-up) are not counted. Sizes, chosen to keep the run near 10 minutes on 2 shared "
+        "warm-up) are not counted. Sizes, chosen for a run of well under 15 minutes on 2 idle "
         f"cores: synthetic {len(ev.SEEDS)} seeds × {ev.HOURS:g} h at each rate; 9 real days × "
         f"2 injected copies; {len(ev.SERIES_SEEDS)} metric series × {server_metrics.DAYS} days. "
         "Left out to stay in budget: the 1-second bars (72 h, a refit every 24 minutes of "
@@ -246,7 +255,7 @@ def render(results: dict, settings, seconds: float, family_seconds: dict) -> str
         "`small` (jump 0.5 %, volatility ×3 for 30 min, flash crash −2 %) and `large` (jump "
         "2 %, volatility ×5, flash crash −5 %), one anomaly at each of 12:00, 16:00 and 20:00 "
         "UTC, the kinds rotated from day to day. Volumes are untouched. Bars: "
-        f"scale {sampling.SCALE_PER_INTERVAL} × Δ, a refit every {sampling.RETRAIN_ROWS} "
+        f"scale {_bar_scale()} × Δ, a refit every {sampling.RETRAIN_ROWS} "
         f"bars on {sampling.TRAIN_ROWS} bars (`blink.backtest.sampling`).",
         family_table(bars),
         "By size:\n\n" + head("copy, detector") + "\n" + "\n".join(

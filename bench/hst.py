@@ -33,6 +33,8 @@ online mode would cost ~100 µs a trade in Python.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from blink.features import FEATURE_NAMES
@@ -115,10 +117,12 @@ def threshold(scores: np.ndarray, ts: np.ndarray | None, settings) -> float:
 
 
 def _stats(X: np.ndarray, scores: np.ndarray, settings) -> dict:
-    try:
+    """`served.training_stats` as this core defines it: (X, scores) on main; the rewritten
+    core takes (scores, ..., scale=)."""
+    first = next(iter(inspect.signature(served.training_stats).parameters))
+    if first == "X":
         return served.training_stats(X, scores)
-    except TypeError:  # the newer core: training_stats(scores, scale=...)
-        return served.training_stats(scores, scale=settings.feature_scale)
+    return served.training_stats(scores, scale=settings.feature_scale)
 
 
 def fit(data, settings, feature_names=FEATURE_NAMES, ts=None) -> FitResult:
