@@ -191,6 +191,7 @@ def main(argv: list[str]) -> None:
 def update_readme(doc: str) -> None:
     """README.md's "How good is it" table = the doc's targets table (between the markers)."""
     table = doc.split("## Targets\n\n", 1)[1].split("\n\n", 1)[0]
+    table = table.replace("(benchmarks.md)", "(docs/benchmarks.md)")  # links from the root
     block = (f"{MARK}\n{table}\n\nFrom [`docs/evaluation.md`](docs/evaluation.md) (each data "
              "family in its own table there, the misses listed); `make evaluate` rewrites this "
              f"table.\n{END}")
