@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import gc
 import math
+import os
 import random
 import subprocess
 import sys
@@ -221,8 +222,9 @@ def run() -> str:
             "stage waits for the model it needs (`blink/backtest.py`). A fit is ~0.2 s of "
             "sklearn whatever the window (`trainer.SAMPLE_ROWS`). Bars and series (same run, "
             "generated, seeded): the command's planning (`blink.backtest.sampling`: a refit "
-            "every 60 rows), so the ~0.2 s fit per 60 rows bounds them (see the fit options "
-            "in the evaluation's report).\n\n"
+            "every 60 rows), so the fit per 60 rows bounds them (the options: \"One retrain's "
+            "forest\" below, `python -m bench fits`). Load average of the (shared) box at the "
+            f"end: {os.getloadavg()[1]:.1f} over 5 minutes, on {os.cpu_count()} cores.\n\n"
             + table(rows, ("what", "events per second", "target")))
 
 
