@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["startup", "firstscore", "scoring", "api", "stream", "backtest", "ingest", "latency",
-            "soak", "retrain"]
+SECTIONS = ["startup", "firstscore", "scoring", "api", "stream", "backtest", "fits", "ingest",
+            "latency", "soak", "retrain"]
 
 
 def main(argv: list[str]) -> int:

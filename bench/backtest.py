@@ -20,6 +20,8 @@ import csv
 import dataclasses
 import gc
 import math
+import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,7 @@ import numpy as np
 from bench.report import table, write_section
 from bench.service import scratch_database
 from blink import config
-from blink.backtest import driver, engine, output
+from blink.backtest import driver, engine, output, sampling
 from blink.cli.backtest import fit_workers
 from blink.detect.detector import Detector
 from blink.detect.latest import Latest
@@ -44,6 +46,7 @@ from blink.runtime.broadcast import Broadcaster
 from blink.runtime.metrics import Metrics
 
 HOURS = 168.0  # a week: the fitting processes' start (sklearn's import) is a small part
+ROWS = 30_240  # 1-minute bars and a 1-minute series: 21 days each (a refit every 60 rows)
 REPEATS = 3
 PART_ROWS = 600_000  # the parts alone are timed on the first ~day of trades
 BAR_ROWS = 100_000  # 1-minute OHLCV bars (~70 days) for the reading rate of a bar file
@@ -121,6 +124,47 @@ def write_bars_and_series(folder: Path) -> tuple[Path, Path]:
     return bars, series
 
 
+def write_bars(path: Path, n: int = ROWS, seed: int = 5) -> int:
+    """`n` seeded 1-minute OHLCV bars (a random walk, ~0.16 % a bar): what `blink backtest`
+    reads as `bars` (4 trades a bar)."""
+    rng, p = random.Random(seed), 10_000.0
+    t0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(("time_utc", "open", "high", "low", "close", "volume_btc"))
+        for i in range(n):
+            path_ = [p]
+            for _ in range(4):
+                p *= math.exp(rng.gauss(0, 0.0008))
+                path_.append(p)
+            when = datetime.fromtimestamp(t0 + 60 * i, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            writer.writerow((when, f"{path_[0]:.2f}", f"{max(path_):.2f}", f"{min(path_):.2f}",
+                             f"{p:.2f}", f"{rng.uniform(1, 20):.8f}"))
+    return n
+
+
+def write_series(path: Path, n: int = ROWS, seed: int = 6) -> int:
+    """`n` seeded 1-minute samples of a metric (daily cycle + noise) as `timestamp,value`."""
+    rng = random.Random(seed)
+    t0 = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(("timestamp", "value"))
+        for i in range(n):
+            value = 50 + 10 * math.sin(2 * math.pi * i / 1440) + rng.gauss(0, 2)
+            writer.writerow((t0 + 60 * i, f"{value:.3f}"))
+    return n
+
+
+def row_stream(path: Path, base: config.Settings, workers: int) -> tuple[float, int]:
+    """rows/s of `python -m blink backtest` on a bar or series file (planned as the command
+    plans it), and its retrains."""
+    settings = sampling.plan(base, files.sniff(path), files.read(path, base.pair))
+    t0 = time.perf_counter()
+    bt = whole(path, path.with_suffix(".scores.csv"), settings, workers=workers)
+    return ROWS / (time.perf_counter() - t0), len(bt.fits)
+
+
 def run() -> str:
     cli_workers = fit_workers()
     importing = import_seconds()
@@ -136,10 +180,10 @@ def run() -> str:
         cols = next(iter(files.read_columns(path, chunk_rows=PART_ROWS)))  # the parts: a day
         part = len(cols)
 
-        def engine() -> None:
+        def features() -> None:  # not `engine`: that names the backtest module used below
             values, rate = np.empty((part, len(FEATURE_NAMES))), np.empty(part)
             FeatureEngine().run(cols.ts, cols.price, cols.size, cols.taker, values, rate)
-        rates["engine"] = best_rate(part, engine)
+        rates["engine"] = best_rate(part, features)
 
         fit_seconds: list[float] = []
         import sklearn.ensemble  # noqa: F401 - imported once here, timed apart above
@@ -166,6 +210,11 @@ def run() -> str:
         rates["stages"] = best_rate(part, stages)
         rates["one"] = best_rate(n, lambda: whole(path, out, base, workers=1), 1)
         rates["worker"] = best_rate(n, lambda: whole(path, out, base, workers=cli_workers), 2)
+        bars_path, series_path = Path(tmp) / "bars.csv", Path(tmp) / "series.csv"
+        write_bars(bars_path)
+        write_series(series_path)
+        rates["bars"], bar_fits = row_stream(bars_path, base, cli_workers)
+        rates["series"], series_fits = row_stream(series_path, base, cli_workers)
         with scratch_database() as dsn:
             stored = dataclasses.replace(base, pg_dsn=dsn)
             rates["on"] = best_rate(n, lambda: whole(path, out, stored, workers=cli_workers,
@@ -192,6 +241,12 @@ def run() -> str:
          "default here)", f"**{r('worker')}**", "≥ 100,000 /s"),
         (f"**backtest, store on** (tape + features + events → PostgreSQL; {cli_workers} "
          "workers)", f"**{r('on')}**", "≥ 30,000 /s"),
+        (f"**backtest, 1-minute bars**: {ROWS:,} rows (4 trades a bar), {bar_fits} retrains "
+         f"(one every 60 rows on 2,400), {cli_workers} workers; ROWS per second",
+         f"**{rates['bars']:,.0f} rows/s**", "≥ 20,000 rows/s"),
+        (f"**backtest, plain series** (`timestamp,value`, 1-minute): {ROWS:,} rows, "
+         f"{series_fits} retrains, {cli_workers} workers; rows per second",
+         f"**{rates['series']:,.0f} rows/s**", "≥ 20,000 rows/s"),
     ]
     return ("## Backtest throughput\n\n"
             f"{n:,} synthetic trades ({HOURS:g} h of event time, ~{n / HOURS / 3600:.1f} "
@@ -201,7 +256,11 @@ def run() -> str:
             "for the default), each writing its scores CSV. Fits depend only on features, so the "
             "command fits in worker processes while the feature stage reads on; the scoring "
             "stage waits for the model it needs (`blink/backtest/engine.py`). A fit is ~0.2 s of "
-            "sklearn whatever the window (`trainer.SAMPLE_ROWS`).\n\n"
+            "sklearn whatever the window (`trainer.SAMPLE_ROWS`). Bars and series (same run, "
+            "generated, seeded): the command's planning (`blink.backtest.sampling`: a refit "
+            "every 60 rows), so the fit per 60 rows bounds them (the options: \"One retrain's "
+            "forest\" below, `python -m bench fits`). Load average of the (shared) box at the "
+            f"end: {os.getloadavg()[1]:.1f} over 5 minutes, on {os.cpu_count()} cores.\n\n"
             + table(rows, ("what", "events per second", "target")))
 
 

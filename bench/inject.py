@@ -1,17 +1,19 @@
 """Anomalies injected into real 1-minute Coinbase bars (the method of docs/evaluation.md).
 
-Each day of the bar file is its own segment. Into a copy of a day, one KIND of anomaly is
-injected at 12:00, 16:00 and 20:00 UTC (those the day reaches; the first hours are the
-detector's warm-up), by rewriting the bars' open/high/low/close with a price factor f(t) — a
-bar's four prices all get the factor of its start time, so every bar stays consistent:
+Each day of the bar file is its own segment. Into a copy of a day, anomalies are injected at
+12:00, 16:00 and 20:00 UTC (those the day reaches; the first hours are the detector's warm-up):
+the evaluation makes two copies of each day, `small` and `large` (SETS: one jump, one burst,
+one crash each, their order rotated from day to day), by rewriting the bars'
+open/high/low/close with a price factor f(t) — a bar's four prices all get the factor of its
+start time, so every bar stays consistent:
 
 - `jump_<x>`: f = 1 ± x from t0 on (a level shift; signs alternate up, down, up); window
   [t0, t0 + 5 min];
-- `vol_burst`: for 30 minutes the log price's moves away from the close before t0 are
-  multiplied by 5 (p' = p0 (p / p0)^5); after it the level continues from where the burst
-  left it; window [t0, t0 + 30 min];
-- `flash_crash`: f falls log-linearly to -5 % over 5 minutes, then recovers over 15 minutes;
-  window [t0, t0 + 20 min].
+- `vol_burst_x<m>`: for 30 minutes the log price's moves away from the close before t0 are
+  multiplied by m = 3 or 5 (p' = p0 (p / p0)^m); after it the level continues from where the
+  burst left it; window [t0, t0 + 30 min];
+- `flash_crash_<x>`: f falls log-linearly to -x (2 % or 5 %) over 5 minutes, then recovers
+  over 15 minutes; window [t0, t0 + 20 min].
 
 Volumes are left as they are (a price-only anomaly: the harder case for volume features).
 """
@@ -21,15 +23,19 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from blink.backtest.evaluation import Window
 
 HOURS = (12, 16, 20)
-KINDS = {"jump_0.5%": 0.005, "jump_1%": 0.01, "jump_2%": 0.02, "vol_burst": 5.0,
-         "flash_crash": 0.05}
+KINDS = {"jump_0.5%": 0.005, "jump_1%": 0.01, "jump_2%": 0.02, "vol_burst_x3": 3.0,
+         "vol_burst_x5": 5.0, "flash_crash_2%": 0.02, "flash_crash_5%": 0.05}
 SPAN = {"jump": 300.0, "vol_burst": 1800.0, "flash_crash": 1200.0}
+# a copy of a day gets one anomaly of each family (the evaluation's budget: 2 copies a day)
+SETS = {"small": ["jump_0.5%", "vol_burst_x3", "flash_crash_2%"],
+        "large": ["jump_2%", "vol_burst_x5", "flash_crash_5%"]}
 
 
 def days(path: Path) -> dict[str, tuple[list[str], list[list[str]]]]:
@@ -47,16 +53,19 @@ def _ts(cell: str) -> float:
     return datetime.fromisoformat(cell.replace("Z", "+00:00")).timestamp()
 
 
-def inject(rows: list[list[str]], kind: str) -> tuple[list[list[str]], list[Window]]:
-    """A copy of one day's bars with `kind` injected at HOURS, and the labelled windows."""
+def inject(rows: list[list[str]], kinds: str | Sequence[str]
+           ) -> tuple[list[list[str]], list[Window]]:
+    """A copy of one day's bars with anomalies injected at HOURS (the n-th hour gets
+    kinds[n % len(kinds)]; a single kind: at every hour), and the labelled windows."""
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     ts = [_ts(r[0]) for r in rows]
     day0 = math.floor(ts[0] / 86_400) * 86_400
-    family = "jump" if kind.startswith("jump") else kind
-    span = SPAN[family]
-    starts = [day0 + h * 3600 for h in HOURS if day0 + h * 3600 + span < ts[-1]]
-    size = KINDS[kind]
+    planned = [(day0 + h * 3600, kinds[n % len(kinds)]) for n, h in enumerate(HOURS)]
+    planned = [(t0, k) for t0, k in planned if t0 + SPAN[family_of(k)] < ts[-1]]
     factor = [1.0] * len(rows)
-    for n, t0 in enumerate(starts):
+    for n, (t0, kind) in enumerate(planned):
+        family, size = family_of(kind), KINDS[kind]
+        span = SPAN[family]
         carry = 1.0
         for i, t in enumerate(ts):
             if t < t0:
@@ -76,7 +85,19 @@ def inject(rows: list[list[str]], kind: str) -> tuple[list[list[str]], list[Wind
             factor[i] *= f
     out = [[r[0], *(_fmt(float(c) * k) for c in r[1:5]), r[5]]
            for r, k in zip(rows, factor, strict=True)]
-    return out, [Window(t0, t0 + span, kind) for t0 in starts]
+    return out, [Window(t0, t0 + SPAN[family_of(k)], k) for t0, k in planned]
+
+
+def copies(day_index: int) -> dict[str, list[str]]:
+    """The injected copies of the day_index-th day: SETS, each with its kinds rotated by the
+    day so that every kind lands at every hour across the days."""
+    r = day_index % len(HOURS)
+    return {name: kinds[r:] + kinds[:r] for name, kinds in SETS.items()}
+
+
+def family_of(kind: str) -> str:
+    """"jump", "vol_burst" or "flash_crash": the kind without its size."""
+    return next(f for f in SPAN if kind.startswith(f))
 
 
 def _burst(rows, ts, i, t0, mult, span) -> float:

@@ -1,0 +1,80 @@
+"""The evaluation harness's own pieces: HST's array walk, the common span, the generators."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench import evaluation, hst, inject, server_metrics
+from blink import config
+from blink.backtest.evaluation import Window
+
+river = pytest.importorskip("river.anomaly")
+
+
+def test_hst_scorer_equals_river_score_one():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((600, 5))
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    span = hi - lo
+    model = river.HalfSpaceTrees(n_trees=7, height=6, window_size=len(X), seed=1)
+    for row in ((X - lo) / span).tolist():
+        model.learn_one(dict(enumerate(row)))
+    scorer = hst.Scorer.from_river(model, lo, span)
+    Y = np.vstack([X[:40], 4 * rng.standard_normal((40, 5))])
+    ref = [-model.score_one(dict(enumerate(((y - lo) / span).tolist()))) for y in Y]
+    assert scorer.score_samples(Y) == pytest.approx(ref, abs=1e-12)
+    assert scorer.score_one(Y[0]) == pytest.approx(ref[0], abs=1e-12)
+
+
+def test_hst_fit_serves_a_threshold_by_the_quantile_rule():
+    settings = config.Settings()
+    X = np.random.default_rng(4).standard_normal((3000, 4))
+    X[:10] = np.nan  # not warm: left out
+    result = hst.fit(X, settings, ("a", "b", "c", "d"))
+    served = hst.serve(result, "1", 0.0)
+    scores = served.score(X[10:])
+    assert np.mean(scores < served.threshold) <= 1 - settings.threshold_quantile + 1e-3
+    assert served.score(30 * np.ones((1, 4)))[0] < served.threshold  # far out: anomalous
+
+
+def _run(first: float, last: float, events):
+    scored = [SimpleNamespace(ts=t, score_raw=None if t < first else -0.5)
+              for t in np.arange(0.0, last + 1, 10.0)]
+    bt = SimpleNamespace(events={s: SimpleNamespace(start=s, end=e, explanation=[])
+                                 for s, e in events})
+    return scored, bt
+
+
+def test_detectors_are_scored_over_one_common_span():
+    runs = {"a": _run(100.0, 1000.0, [(50.0, 60.0), (500.0, 510.0)]),
+            "b": _run(300.0, 1000.0, [(505.0, 520.0)])}
+    assert evaluation.common_span(runs) == (300.0, 1000.0)
+    windows = [Window(200.0, 250.0, "early"), Window(490.0, 530.0, "x")]
+    out = evaluation.judge(runs, windows)
+    for counts, _ in out.values():
+        assert (counts.windows, counts.detected, counts.skipped) == (1, 1, 1)
+    assert out["a"][0].events == 1  # the event before the common span is not counted
+
+
+def test_injected_copies_rotate_kinds_and_label_each():
+    rows = [[f"2017-09-03T{h:02d}:{m:02d}:00Z", "100", "101", "99", "100.5", "1"]
+            for h in range(24) for m in range(60)]
+    copies = inject.copies(1)
+    assert sorted(copies) == sorted(inject.SETS)
+    changed, windows = inject.inject(rows, copies["large"])
+    assert [w.kind for w in windows] == copies["large"]
+    assert {inject.family_of(k) for k in copies["large"]} == {"jump", "vol_burst",
+                                                              "flash_crash"}
+    assert [[float(c) for c in r[1:5]] for r in changed[:12 * 60]] == [
+        [float(c) for c in r[1:5]] for r in rows[:12 * 60]]  # nothing before the first
+
+
+def test_server_metric_series_is_seeded_and_labelled():
+    rows, windows = server_metrics.generate(2, days=6)
+    assert (rows, windows) == server_metrics.generate(2, days=6)
+    assert len(rows) == 6 * 86400 / server_metrics.STEP
+    assert {w.kind for w in windows} <= set(server_metrics.KINDS)
+    assert all(w.start >= rows[0][0] + server_metrics.FIRST_HOUR * 3600 for w in windows)
