@@ -26,14 +26,6 @@ class Fit:
 
 
 
-def whole_window(X: np.ndarray, settings: Settings) -> np.ndarray:
-    """What a custom `fit` gets: the window itself (once it holds enough warm rows)."""
-    from blink.model import trainer
-
-    trainer.warm_rows(X, settings)  # raises TooFewRows, as `prepare` does
-    return X
-
-
 def lower_priority() -> None:
     """Fitting processes yield the CPU to the feature/scoring stage and to PostgreSQL (the
     scoring stage waits for fits only when it has caught up; the tape writer waits for no one)."""
