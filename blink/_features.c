@@ -55,6 +55,7 @@ typedef struct {
     double f_vol, f_cnt, f_sv, f_r2;         /* closed steps (open - FLOW, open - 1] */
     double g_prod[N_BV], g_lv, g_ln;         /* closed steps (open-LAG-REGIME, open-LAG] */
     Py_ssize_t g_nprod[N_BV], g_n;
+    Py_ssize_t g_pos[N_BV], f_pos; /* positive terms in the sums: none = exactly zero */
     double t0, t, p, lp, p0, lp0, level;
     int busy; /* run() is folding with the GIL released: no other call may touch the state */
 } Engine;
@@ -106,6 +107,9 @@ static void regime_add(Engine *e, const Step *s, double sign)
         if (!isnan(s->prod[b])) {
             e->g_prod[b] += sign * s->prod[b];
             e->g_nprod[b] += (Py_ssize_t)sign;
+            e->g_pos[b] += s->prod[b] > 0 ? (Py_ssize_t)sign : 0;
+            if (!e->g_pos[b]) /* only zero products left: no rounding residue */
+                e->g_prod[b] = 0.0;
         }
     e->g_lv += sign * s->lv;
     e->g_ln += sign * s->ln;
@@ -137,6 +141,7 @@ static void close_step(Engine *e)
     e->f_cnt += s->cnt;
     e->f_sv += s->sv;
     e->f_r2 += s->r1sq;
+    e->f_pos += s->r1sq > 0;
     long long out = j + 1 - FLOW;
     if (out >= e->first) {
         const Step *o = at(e, out);
@@ -144,7 +149,10 @@ static void close_step(Engine *e)
         e->f_cnt -= o->cnt;
         e->f_sv -= o->sv;
         e->f_r2 -= o->r1sq;
+        e->f_pos -= o->r1sq > 0;
     }
+    if (!e->f_pos)
+        e->f_r2 = 0.0;
     if (e->f_cnt < 0.5) /* no trade in the window: exact zeros, no drift */
         e->f_vol = e->f_cnt = e->f_sv = e->f_r2 = 0.0;
     /* the regime window of step j + 1: add j + 1 - LAG, drop j + 1 - LAG - REGIME */
