@@ -12,8 +12,8 @@ hyperparameters, fitted on features of the same kind of generated trades.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import json
 import subprocess
 import sys

@@ -8,8 +8,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from blink.config import Settings
 from blink.times import iso
 

@@ -6,8 +6,8 @@ plain `timestamp,value` series, e.g. a metric sampled every 5 minutes — is mea
 instead. With Δ the median interval between consecutive rows (over the first 1,000 rows):
 
 - **windows**: `scale = SCALE_PER_INTERVAL × Δ` (bars 1/4: one grid step per point of a
-  bar's open/low/high/close path, `formats.bars`; series 1: one step per value; z_1 is a quarter-bar return, z_300 spans 75 bars,
-  the lagged regime window 450 bars); `min_history_seconds` is scaled alike;
+  bar's open/low/high/close path, `formats.bars`; series 1: one step per value; on bars z_1
+  is a quarter-bar return, z_300 spans 75 bars, the lagged regime window 450 bars); `min_history_seconds` is scaled alike;
 - **features**: bars' trade counts and sides are made up (four points per bar, the tick
   rule), so the model uses the price columns and the volume surprise; a plain series has no
   volume either, so the price columns only (`model_features`, logged with the run);

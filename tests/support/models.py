@@ -9,7 +9,7 @@ from blink.model.served import ServedModel
 from tests.support.trades import calm
 
 
-def make_served(seed: int = 1, n: int = 12_000) -> ServedModel:
+def make_served(seed: int = 1, n: int = 40_000) -> ServedModel:
     """A model trained by `trainer.fit` on a calm stream's features (default alert budget)."""
     ts, p, size, tb = calm(n, seed=seed)
     X = batch(ts, p, size, tb, min_history_seconds=300, min_trades=30)
