@@ -110,12 +110,12 @@ def render(results, grid, seeds, hours, grid_seeds, grid_hours, scales, seconds,
         "window start; windows over before the first model are not counted. The baseline "
         "(`blink.detect.baseline`) is a rolling "
         "z-score of returns over the same windows, thresholded "
-        "by the same quantile rule and folded into events the same way.",
+        "by the same alert budget and folded into events the same way.",
         f"Shipped defaults: feature_scale {d.feature_scale:g}, n_estimators {d.n_estimators}, "
-        f"max_samples {d.max_samples}, threshold_quantile {d.threshold_quantile}, "
+        f"max_samples {d.max_samples}, alerts_per_day {d.alerts_per_day:g}, "
         f"event_gap_seconds {d.event_gap_seconds:g}, train_min_rows {d.train_min_rows}, "
         f"retrain every {d.retrain_seconds:g} s on {d.train_hours:g} h; bars and series: "
-        f"scale = {sampling.SCALE_PER_INTERVAL:g} × Δ, retrain every {sampling.RETRAIN_ROWS} "
+        f"scale = {sampling.SCALE_PER_INTERVAL} × Δ, retrain every {sampling.RETRAIN_ROWS} "
         f"rows on {sampling.TRAIN_ROWS} rows.",
         "## 1. Choosing the defaults (synthetic grid)",
         f"Synthetic source, seeds {', '.join(map(str, grid_seeds))} × {grid_hours:g} h each; "
