@@ -76,14 +76,15 @@ def test_retrains_follow_event_time_cadence(tick_file, make_settings):
 def test_series_with_zeros_and_negative_values(tmp_path, make_settings):
     path = tmp_path / "metric.csv"
     t = np.arange(3000)
-    value = np.round(10 * np.sin(t / 40), 0)  # crosses zero, many exact zeros
+    noise = np.random.default_rng(4).normal(0, 1.5, len(t))  # (a pure sine: volratio_60
+    value = np.round(10 * np.sin(t / 40) + noise, 0)  # constant) crosses zero, many zeros
     value[2500] = 80.0  # one spike
     lines = ["when,cpu"] + [f"{1_700_000_000 + 300 * i},{v:g}" for i, v in zip(t, value,
                                                                             strict=True)]
     path.write_text("\n".join(lines) + "\n")
     settings = make_settings(train_min_rows=300, n_estimators=20, max_samples=64)
     planned = sampling.plan(settings, "series", files.read(path))
-    scale = sampling.SCALE_PER_INTERVAL * 300.0  # windows in units of the 5-minute interval
+    scale = sampling.SCALE_PER_INTERVAL["series"] * 300.0  # windows in units of the 5-minute interval
     assert planned.feature_scale == scale
     assert planned.retrain_seconds == sampling.RETRAIN_ROWS * 300.0
     assert planned.min_history_seconds == settings.min_history_seconds * scale

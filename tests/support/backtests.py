@@ -9,8 +9,10 @@ from blink.feeds import synthetic
 from blink.formats import ticks
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+# grid step 0.25 s: the features are ready after READY steps (150 s), the lagged regime
+# window fills within the file (the default 1 s step would need 10 of its 15 minutes)
 FAST = {"train_min_rows": 300, "retrain_seconds": 240.0, "n_estimators": 20,
-        "max_samples": 64, "min_history_seconds": 60.0}
+        "max_samples": 64, "min_history_seconds": 60.0, "feature_scale": 0.25}
 
 
 def write_tick_file(path: Path) -> Path:

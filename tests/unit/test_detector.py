@@ -78,8 +78,8 @@ def test_ticks_once_per_cadence_and_rows_only_when_ready(setup, served):
 def test_a_price_jump_makes_one_event_with_explanation(setup, served):
     det, latest, metrics, rec = setup
     det.set_model(served)  # its budget threshold: the calm stream stays above it
-    ts, p, size, tb = calm(5000, seed=4)
-    jump = 4000
+    ts, p, size, tb = calm(6500, seed=4)  # ~1600 s: z_300 carries the jump for 300 s,
+    jump = 4000  # then the event must end (event gap) before the stream does
     p[jump:] *= 1.03  # +3 % in one trade: far outside the calm training range
     stream = from_arrays(ts, p, size, tb)
     for t in stream[:jump + 1]:
