@@ -103,7 +103,8 @@ def trim_mask(t: np.ndarray, s: np.ndarray, gap: float, guard: float, cap: float
 
 def holdout_limit(budget: float, days: float, factor: float) -> int:
     """Most held-out events allowed: the 99.9 % Poisson quantile at factor x budget x days
-    (a short hold-out expects a fraction of an event: one is no evidence of a bad model)."""
+    (a short hold-out expects a fraction of an event: one is no evidence of a bad model, so
+    the limit is never below 1)."""
     lam = factor * budget * days
     n, term = 0, math.exp(-lam)
     total = term
@@ -111,4 +112,4 @@ def holdout_limit(budget: float, days: float, factor: float) -> int:
         n += 1
         term *= lam / n
         total += term
-    return n
+    return max(n, 1)

@@ -41,20 +41,40 @@ def gpd_pwm(y: np.ndarray) -> tuple[float, float]:
     return xi, max(a0 * (1 - xi), 1e-12)
 
 
-def fit(A: np.ndarray, two_sided) -> dict:
-    """Tables for the columns of A (rows = training values), JSON-ready."""
+def episode_peaks(x: np.ndarray, u: float, run: int) -> np.ndarray:
+    """The peak of every episode of x above u: exceeding rows folded while fewer than
+    `run` rows apart (rows in time order; run 1: every exceeding row is its own)."""
+    idx = np.flatnonzero(x > u)
+    if not len(idx):
+        return np.empty(0)
+    cut = np.flatnonzero(np.diff(idx) >= max(int(run), 1))
+    return np.maximum.reduceat(x[idx], np.concatenate(([0], cut + 1)))
+
+
+def fit(A: np.ndarray, two_sided, runs=None) -> dict:
+    """Tables for the columns of A (rows = training values in time order), JSON-ready.
+
+    `runs` (rows, per column; default 1) declusters the tail: the GPD is fitted to the peak
+    of each EPISODE above u (exceedances closer than `run` rows folded), not to every row of
+    it. A feature over an h-step window moves slowly: its rows above u come in runs of about
+    h, and a fit on those rows rests on a handful of episodes weighted by their length.
+    """
     A = np.asarray(A, dtype=np.float64)
     two = np.asarray(two_sided, dtype=bool)
     F = np.where(two, np.abs(A), A)
+    runs = np.ones(F.shape[1], int) if runs is None else np.asarray(runs, int)
     body = np.quantile(F, LEVELS, axis=0)  # (levels, columns)
-    xi, sigma = [], []
+    xi, sigma, episodes = [], [], []
     for j in range(F.shape[1]):
         u = body[-1, j]
-        x, s = gpd_pwm(F[F[:, j] > u, j] - u)
+        peaks = episode_peaks(F[:, j], u, runs[j])
+        x, s = gpd_pwm(peaks - u)
         xi.append(x)
         sigma.append(s)
+        episodes.append(int(len(peaks)))
     return {"two_sided": two.tolist(), "levels": LEVELS.tolist(), "body": body.T.tolist(),
-            "xi": xi, "sigma": sigma, "tail": TAIL}
+            "xi": xi, "sigma": sigma, "tail": TAIL, "runs": runs.tolist(),
+            "episodes": episodes}
 
 
 class Tails:

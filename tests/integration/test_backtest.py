@@ -84,7 +84,7 @@ def test_series_with_zeros_and_negative_values(tmp_path, make_settings):
     path.write_text("\n".join(lines) + "\n")
     settings = make_settings(train_min_rows=300, n_estimators=20, max_samples=64)
     planned = sampling.plan(settings, "series", files.read(path))
-    scale = sampling.SCALE_PER_INTERVAL["series"] * 300.0  # windows in units of the 5-minute interval
+    scale = sampling.SCALE_PER_INTERVAL["series"] * 300.0  # windows in 5-minute intervals
     assert planned.feature_scale == scale
     assert planned.retrain_seconds == sampling.RETRAIN_ROWS * 300.0
     assert planned.min_history_seconds == settings.min_history_seconds * scale

@@ -61,10 +61,10 @@ async def test_rows_and_an_event_are_upserted(settings, pool, served):
     assert sorted(vec) == sorted(FEATURE_NAMES)  # jsonb keeps no key order
     assert rows[-1]["model_version"] == "1" and rows[-1]["score_raw"] < 0
     # an event, flushed while open, then extended and flushed again: one row, updated
+    why = [{"feature": "z_1", "value": 9.0, "surprise": 7.5, "text": "1-s return +9.0σ"}]
     for ts, score in [(stream[-1].ts + 1, -0.9), (stream[-1].ts + 2, -0.95)]:
         for kind, ev in det.tracker.observe(ts, score, True, served.threshold, "1",
-                                            lambda: [{"feature": "z_1", "value": 9.0, "surprise": 7.5,
-                                                     "text": "1-s return +9.0σ"}]):
+                                            lambda: why):
             det._event(kind, ev)
         det.dirty[det.tracker.current.start] = det.tracker.current
         await flusher.flush()

@@ -15,9 +15,9 @@ from blink.cli import main as cli
 from blink.config import ConfigError, Settings
 from blink.detect import baseline
 from blink.features import FEATURE_NAMES
-from blink.model import budget, trainer
 from blink.feeds import synthetic
 from blink.formats import ticks
+from blink.model import budget, trainer
 
 DAY = 86_400.0
 
