@@ -18,8 +18,7 @@ schedule, the threshold rule, the event folding and the scored span are the fore
   `learn_one`; after m rows river pivots the masses, so the reference mass of every node is
   the mass of the training window. The threshold is the model's own rule on the scores of the
   window's rows (at most `trainer.SAMPLE_ROWS` of them, evenly spaced, as for the forest):
-  the alert budget when the settings have `alerts_per_day` (`blink.model.budget`), else the
-  `1 - threshold_quantile` quantile (`served.threshold_for`), as for the baseline.
+  the alert budget (`blink.model.budget`), as for the forest and the baseline.
 - **serve**: river's `score_one` walks 25 Python trees per row (~60 µs); every trade of a day
   is scored, so the learnt trees are copied into arrays and walked for all rows at once by
   `Scorer` — the same walk (mass × 2^depth, stop below `size_limit`), the same normalisation
@@ -106,14 +105,15 @@ def _rows(data, settings) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def threshold(scores: np.ndarray, ts: np.ndarray | None, settings) -> float:
-    """The detector's threshold rule applied to `scores` (score_raw, lower = anomalous)."""
-    per_day = getattr(settings, "alerts_per_day", None)
-    if per_day is not None and ts is not None:
-        from blink.model import budget
+    """The detector's threshold rule applied to `scores` (score_raw, lower = anomalous): the
+    alert budget (`blink.model.budget`) over the rows' event times — one row per grid step
+    (`feature_cadence_seconds × feature_scale`) when the window carries no times."""
+    from blink.model import budget
 
-        z, _ = budget.threshold(ts, -scores, settings.event_gap_seconds, per_day)
-        return -float(z)
-    return served.threshold_for(scores, settings.threshold_quantile)
+    if ts is None:
+        ts = np.arange(len(scores)) * settings.feature_cadence_seconds * settings.feature_scale
+    z, _ = budget.threshold(ts, -scores, settings.event_gap_seconds, settings.alerts_per_day)
+    return -float(z)
 
 
 def _stats(X: np.ndarray, scores: np.ndarray, settings) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import subprocess
 import sys
@@ -23,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 from aiohttp import web
-from sklearn.ensemble import IsolationForest
 
 from bench.service import free_port
 from blink import config
 from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES, batch
-from blink.model.served import ServedModel, threshold_for, training_stats
+from blink.model import trainer
+from blink.model.served import ServedModel
 from blink.runtime import keys
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.health import Health
@@ -68,19 +69,14 @@ class FeedServer:
 
 
 def train_model(settings, n: int = 30_000, seed: int = 2) -> ServedModel:
-    """A model fitted the way the trainer fits one, on generated trades like the feed's."""
+    """A model fitted by the trainer itself, on generated trades like the feed's."""
     trades = TradeGen(seed, rate=7.0, start_time=datetime(2026, 1, 1, tzinfo=UTC)).trades(n)
-    X = batch([t.ts for t in trades], [float(t.price) for t in trades],
+    ts = np.array([t.ts for t in trades])
+    X = batch(ts, [float(t.price) for t in trades],
               [float(t.size) for t in trades], [t.taker_buy for t in trades])
-    X = X[~np.isnan(X).any(axis=1)]
-    model = IsolationForest(n_estimators=settings.n_estimators,
-                            max_samples=settings.max_samples,
-                            max_features=settings.max_features,
-                            random_state=settings.random_state).fit(X)
-    scores = model.score_samples(X)
-    return ServedModel.from_sklearn(model, FEATURE_NAMES,
-                                    threshold_for(scores, settings.threshold_quantile),
-                                    training_stats(X, scores), "bench v1", "1", "bench")
+    r = trainer.fit(X, dataclasses.replace(settings, train_min_rows=1000), FEATURE_NAMES, ts=ts)
+    return ServedModel(r.forest, FEATURE_NAMES, r.threshold, "bench v1", "1", "bench",
+                       r.train_stats)
 
 
 def make_settings(dsn: str, server: FeedServer, data_dir: str, **flags):

@@ -1,16 +1,20 @@
-/* blink._features: the rolling feature engine's per-trade state machine, in C.
+/* blink._features: the rolling feature engine's state machine, in C.
  *
- * This is THE feature engine (blink/features.py subclasses `Engine` and holds the formulas in
- * its docstring): serving, training and backtests all run this code. It was a pure-Python
- * class costing ~7-10 us per trade, which bounded ingest and the backtest. Every floating-
- * point operation is the one the Python version did, in the same order, with libm's
- * log/exp/sqrt (what Python's math module calls) and no fast-math, so the results are
- * bit-identical to it; tests/test_features.py keeps a brute-force reference as the oracle.
+ * This is THE feature engine (blink/features.py subclasses `Engine`; docs/features.md has
+ * every formula): serving, training and backtests all run this code, and `Engine.run` (arrays,
+ * GIL released) equals update() + values() per trade bit for bit.
  *
- * State: one history array of trades (grown by doubling, never per trade), pointers into it
- * (as-of prices of the return windows, tails of the summed and Welford windows), compacted in
- * bulk once no pointer is below COMPACT. `Engine.run` folds whole arrays in with the GIL
- * released; it writes what update() + values() would give after each trade.
+ * Event-time GRID. Step g = `scale` seconds; a trade at ts belongs to step floor(ts / g). Per
+ * closed step the engine keeps one record in a ring (RING steps): the step's closing price
+ * (carried through empty steps), its volume, trade count and signed (taker) volume, the squared
+ * one-step return, the bipower products |r_h(s)| |r_h(s-h)| for h in BV_HORIZONS, and the logs
+ * of the 60-step volume and count at its close. Running sums cover the FLOW window (the last
+ * FLOW steps, the open one included) and the REGIME window (s in (k-LAG-REGIME, k-LAG], k the
+ * open step: LAGGED, so a move cannot inflate its own yardstick for LAG steps). Every trade
+ * costs O(1); each step crossed costs O(1) (empty steps included).
+ *
+ * The features after a trade are read as if its step closed now (so the value after the last
+ * trade of a step is that step's grid value): see FEATURE_NAMES in blink/features.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -18,60 +22,56 @@
 #include <math.h>
 #include <string.h>
 
-#define N_FEATURES 12
-#define N_RET 4
-#define N_Z 2
-static const double RETURN_WINDOWS[N_RET] = {1.0, 5.0, 30.0, 300.0};
-static const double Z_WINDOWS[N_Z] = {30.0, 300.0};
-#define FLOW_WINDOW 60.0  /* vol_60s, intensity, volume, imbalance */
-#define BASE_WINDOW 600.0 /* vol_600s and the baseline of the ratios: the longest window */
-#define EWMA_TAU 30.0
-#define LEVEL_TAU 600.0 /* robust level L used by R() for non-positive series */
-#define RATIO_FLOOR 1e-3
-#define FLAT 1e-9      /* a window whose std is below FLAT * |mean| is flat: z = 0 */
-#define COMPACT 4096   /* history entries dropped in bulk once no window points below this */
-#define FIRST_CAP 1024 /* history entries allocated by the first trade */
+#define N_FEATURES 8
+#define N_H 4
+static const double HORIZONS[N_H] = {1.0, 5.0, 30.0, 300.0}; /* return horizons, steps */
+#define N_BV 3   /* bipower horizons: the first N_BV of HORIZONS */
+#define H_REF 30 /* the horizon whose bipower anchors the others */
+#define REGIME 1800 /* steps in the regime window */
+#define LAG 300     /* the regime window ends this many steps before the open step */
+#define FLOW 60     /* steps in the flow window: vol ratio, volume, count, imbalance */
+#define READY 600   /* closed steps before the features are ready */
+#define RING 4096   /* step records kept: > LAG + REGIME + 2 * 300 (power of two) */
+#define EPS_VOLUME 1e-8 /* added to a volume before its log (one satoshi) */
+#define LEVEL_TAU 600.0 /* robust level L used by R() for non-positive series (steps) */
+#define PI_2 1.5707963267948966
 
-/* lp is NaN when price <= 0: the Python version's `None` (log of a finite positive double is
- * always finite, so NaN cannot be a real log price) */
 typedef struct {
-    double ts, price, lp, r2, size, signed_size;
-} Entry;
-
-typedef struct { /* running sums over a window: the flow and base windows */
-    Py_ssize_t tail, n;
-    double s_r2, vol, signed_vol;
-} Sums;
-
-typedef struct { /* Welford moments of the price over a z window */
-    Py_ssize_t tail, n;
-    double mean, m2;
-} Moments;
+    double price, lp;       /* closing price of the step (carried); lp NaN when price <= 0 */
+    double vol, cnt, sv;    /* volume, trades and signed volume in the step */
+    double r1sq;            /* squared one-step return */
+    double prod[N_BV];      /* bipower products; NaN while the history is too short */
+    double lv, ln;          /* log(V_60 + EPS_VOLUME), log(N_60 + 1) at the step's close */
+} Step;
 
 typedef struct {
     PyObject_HEAD
     double scale, min_history;
-    Py_ssize_t min_trades, rejected;
-    double ret_w[N_RET], z_w[N_Z], flow_w, base_w, ewma_tau, level_tau;
-    Entry *hist;
-    Py_ssize_t len, cap;
-    Py_ssize_t asof[N_RET];
-    Sums flow, base;
-    Moments z[N_Z];
-    double t0, t;
-    Py_ssize_t dropped; /* entries compacted away (absolute index = index + dropped) */
-    Py_ssize_t changed; /* absolute index of the newest trade whose price differs from the last */
-    double p, lp, ewma, level;
+    Py_ssize_t min_trades, rejected, trades;
+    double level_tau;
+    Step *ring;
+    long long first, open; /* absolute step numbers: the first trade's, the newest trade's */
+    double o_vol, o_cnt, o_sv;               /* the open step so far */
+    double f_vol, f_cnt, f_sv, f_r2;         /* closed steps (open - FLOW, open - 1] */
+    double g_prod[N_BV], g_lv, g_ln;         /* closed steps (open-LAG-REGIME, open-LAG] */
+    Py_ssize_t g_nprod[N_BV], g_n;
+    Py_ssize_t g_pos[N_BV], f_pos; /* positive terms in the sums: none = exactly zero */
+    double t0, t, p, lp, p0, lp0, level;
     int busy; /* run() is folding with the GIL released: no other call may touch the state */
 } Engine;
 
 /* ------------------------------------------------------------------ the state machine */
 
+static inline Step *at(const Engine *e, long long k)
+{
+    return &e->ring[k & (RING - 1)];
+}
+
+/* R(a, b): log(a / b) for positive prices, else (a - b) / max(L, |a|, |b|) */
 static double ret(const Engine *e, double p1, double lp1, double p0, double lp0)
 {
     if (!isnan(lp1) && !isnan(lp0))
         return lp1 - lp0;
-    /* Python's max(level, |p0|, |p1|): the first of equal maxima */
     double d = e->level, a0 = fabs(p0), a1 = fabs(p1);
     if (a0 > d)
         d = a0;
@@ -80,203 +80,172 @@ static double ret(const Engine *e, double p1, double lp1, double p0, double lp0)
     return d > 0 ? (p1 - p0) / d : 0.0;
 }
 
-static void slide_sums(Sums *s, const Entry *h, Py_ssize_t last, double cut, double r2,
-                       double size, double signed_size)
+/* closing price of step k (k < open), the first trade's before the first step closed */
+static void price_at(const Engine *e, long long k, double *p, double *lp)
 {
-    Py_ssize_t tail = s->tail, n = s->n;
-    double s_r2 = s->s_r2, vol = s->vol, signed_vol = s->signed_vol;
-    while (tail < last && h[tail].ts <= cut) {
-        s_r2 -= h[tail].r2;
-        n -= 1;
-        vol -= h[tail].size;
-        signed_vol -= h[tail].signed_size;
-        tail++;
+    if (k < e->first) {
+        *p = e->p0;
+        *lp = e->lp0;
+    } else {
+        const Step *s = at(e, k);
+        *p = s->price;
+        *lp = s->lp;
     }
-    if (tail == last) { /* window emptied: restart the sums exactly (no drift) */
-        s_r2 = 0.0;
-        n = 0;
-        vol = 0.0;
-        signed_vol = 0.0;
-    }
-    s->tail = tail;
-    s->s_r2 = s_r2 + r2;
-    s->n = n + 1;
-    s->vol = vol + size;
-    s->signed_vol = signed_vol + signed_size;
 }
 
-static void slide_moments(Engine *e, Moments *z, Py_ssize_t last, double cut, double price)
+static double step_ret(const Engine *e, long long a, long long b)
 {
-    const Entry *h = e->hist;
-    Py_ssize_t tail = z->tail, n = z->n;
-    double mean = z->mean, m2 = z->m2;
-    while (tail < last && h[tail].ts <= cut) {
-        double x = h[tail].price;
-        n -= 1;
-        if (n) {
-            double old_mean = mean;
-            mean -= (x - mean) / (double)n;
-            m2 -= (x - mean) * (x - old_mean);
+    double pa, la, pb, lb;
+    price_at(e, a, &pa, &la);
+    price_at(e, b, &pb, &lb);
+    return ret(e, pa, la, pb, lb);
+}
+
+static void regime_add(Engine *e, const Step *s, double sign)
+{
+    for (int b = 0; b < N_BV; b++)
+        if (!isnan(s->prod[b])) {
+            e->g_prod[b] += sign * s->prod[b];
+            e->g_nprod[b] += (Py_ssize_t)sign;
+            e->g_pos[b] += s->prod[b] > 0 ? (Py_ssize_t)sign : 0;
+            if (!e->g_pos[b]) /* only zero products left: no rounding residue */
+                e->g_prod[b] = 0.0;
         }
-        tail++;
-    }
-    if (tail == last) {
-        n = 0;
-        mean = 0.0;
-        m2 = 0.0;
-    }
-    n += 1;
-    z->tail = tail;
-    z->n = n;
-    if (e->changed <= e->dropped + tail) { /* one price throughout: exactly flat */
-        z->mean = price;
-        z->m2 = 0.0;
-        return;
-    }
-    double d = price - mean;
-    mean += d / (double)n;
-    z->mean = mean;
-    z->m2 = m2 + d * (price - mean);
+    e->g_lv += sign * s->lv;
+    e->g_ln += sign * s->ln;
+    e->g_n += (Py_ssize_t)sign;
 }
 
-static void compact(Engine *e)
+/* Close the open step j and open j + 1 (carrying the price). */
+static void close_step(Engine *e)
 {
-    Py_ssize_t cut = e->base.tail;
-    if (e->flow.tail < cut)
-        cut = e->flow.tail;
-    for (int k = 0; k < N_RET; k++)
-        if (e->asof[k] < cut)
-            cut = e->asof[k];
-    for (int k = 0; k < N_Z; k++)
-        if (e->z[k].tail < cut)
-            cut = e->z[k].tail;
-    if (cut <= COMPACT)
-        return;
-    memmove(e->hist, e->hist + cut, (size_t)(e->len - cut) * sizeof(Entry));
-    e->len -= cut;
-    e->dropped += cut;
-    for (int k = 0; k < N_RET; k++)
-        e->asof[k] -= cut;
-    e->flow.tail -= cut;
-    e->base.tail -= cut;
-    for (int k = 0; k < N_Z; k++)
-        e->z[k].tail -= cut;
+    long long j = e->open;
+    Step *s = at(e, j);
+    s->price = e->p;
+    s->lp = e->lp;
+    s->vol = e->o_vol;
+    s->cnt = e->o_cnt;
+    s->sv = e->o_sv;
+    double r1 = j > e->first ? step_ret(e, j, j - 1) : 0.0;
+    s->r1sq = r1 * r1;
+    for (int b = 0; b < N_BV; b++) {
+        long long h = (long long)HORIZONS[b];
+        s->prod[b] = j - 2 * h >= e->first
+                         ? fabs(step_ret(e, j, j - h)) * fabs(step_ret(e, j - h, j - 2 * h))
+                         : NAN;
+    }
+    s->lv = log(e->f_vol + s->vol + EPS_VOLUME);
+    s->ln = log(e->f_cnt + s->cnt + 1.0);
+    /* the flow window of step j + 1: add j, drop j + 1 - FLOW */
+    e->f_vol += s->vol;
+    e->f_cnt += s->cnt;
+    e->f_sv += s->sv;
+    e->f_r2 += s->r1sq;
+    e->f_pos += s->r1sq > 0;
+    long long out = j + 1 - FLOW;
+    if (out >= e->first) {
+        const Step *o = at(e, out);
+        e->f_vol -= o->vol;
+        e->f_cnt -= o->cnt;
+        e->f_sv -= o->sv;
+        e->f_r2 -= o->r1sq;
+        e->f_pos -= o->r1sq > 0;
+    }
+    if (!e->f_pos)
+        e->f_r2 = 0.0;
+    if (e->f_cnt < 0.5) /* no trade in the window: exact zeros, no drift */
+        e->f_vol = e->f_cnt = e->f_sv = e->f_r2 = 0.0;
+    /* the regime window of step j + 1: add j + 1 - LAG, drop j + 1 - LAG - REGIME */
+    long long in = j + 1 - LAG;
+    if (in >= e->first)
+        regime_add(e, at(e, in), 1.0);
+    if (in - REGIME >= e->first)
+        regime_add(e, at(e, in - REGIME), -1.0);
+    e->open = j + 1;
+    e->o_vol = e->o_cnt = e->o_sv = 0.0;
 }
 
-/* Raw allocator: run() grows the history with the GIL released. */
-static int grow(Engine *e)
-{
-    Py_ssize_t cap = e->cap ? 2 * e->cap : FIRST_CAP;
-    if ((size_t)cap > PY_SSIZE_T_MAX / sizeof(Entry))
-        return -1;
-    Entry *h = PyMem_RawRealloc(e->hist, (size_t)cap * sizeof(Entry));
-    if (!h)
-        return -1;
-    e->hist = h;
-    e->cap = cap;
-    return 0;
-}
-
-/* Fold one trade in; -1 when the history cannot grow (the state is then unchanged). */
-static int fold(Engine *e, double ts, double price, double size, int taker_buy)
+static void fold(Engine *e, double ts, double price, double size, int taker_buy)
 {
     if (!(isfinite(ts) && isfinite(price) && isfinite(size))) {
         e->rejected++;
-        return 0;
+        return;
     }
-    if (e->len == e->cap && grow(e) < 0)
-        return -1;
-    double lp = price > 0 ? log(price) : NAN, r;
-    if (e->len) {
+    double lp = price > 0 ? log(price) : NAN;
+    if (e->trades) {
         if (ts < e->t)
             ts = e->t;
         double dt = ts - e->t;
-        if (dt > 0) { /* exact EWMAs of the step path p(t) held since the previous trade */
-            e->ewma += (1.0 - exp(-dt / e->ewma_tau)) * (e->p - e->ewma);
+        if (dt > 0) /* exact EWMA of |p| over the step path held since the previous trade */
             e->level += (1.0 - exp(-dt / e->level_tau)) * (fabs(e->p) - e->level);
-        }
-        r = ret(e, price, lp, e->p, e->lp);
-        if (price != e->p)
-            e->changed = e->dropped + e->len;
+        long long k = (long long)floor(ts / e->scale);
+        while (e->open < k)
+            close_step(e);
     } else {
         e->t0 = ts;
-        e->ewma = price;
+        e->first = e->open = (long long)floor(ts / e->scale);
         e->level = fabs(price);
-        r = 0.0;
+        e->p0 = price;
+        e->lp0 = lp;
     }
-    double r2 = r * r, signed_size = taker_buy ? size : -size;
-    Py_ssize_t last = e->len++;
-    Entry *h = e->hist;
-    h[last] = (Entry){ts, price, lp, r2, size, signed_size};
     e->t = ts;
     e->p = price;
     e->lp = lp;
-
-    for (int k = 0; k < N_RET; k++) {
-        double cut = ts - e->ret_w[k];
-        Py_ssize_t a = e->asof[k];
-        while (a < last && h[a + 1].ts <= cut)
-            a++;
-        e->asof[k] = a;
-    }
-    slide_sums(&e->flow, h, last, ts - e->flow_w, r2, size, signed_size);
-    slide_sums(&e->base, h, last, ts - e->base_w, r2, size, signed_size);
-    for (int k = 0; k < N_Z; k++)
-        slide_moments(e, &e->z[k], last, ts - e->z_w[k], price);
-
-    if (e->base.tail > COMPACT)
-        compact(e);
-    return 0;
+    e->o_vol += size;
+    e->o_cnt += 1.0;
+    e->o_sv += taker_buy ? size : -size;
+    e->trades++;
 }
 
 static int is_ready(const Engine *e)
 {
-    return e->len && !(e->t - e->t0 < e->min_history) && !(e->base.n < e->min_trades);
+    return e->trades && e->open - e->first >= READY && !(e->t - e->t0 < e->min_history) &&
+           e->trades >= e->min_trades;
 }
 
-/* Event time a window really covers: w, or less while history is shorter (counted from the
- * first trade, and never below min_history: not ready before that). Python's min/max. */
-static double span(const Engine *e, double w)
+static double flow_steps(const Engine *e)
 {
-    double covered = e->t - e->t0, s = e->min_history > covered ? e->min_history : covered;
-    if (s < w)
-        w = s > 0 ? s : w;
-    return w;
-}
-
-static double log_ratio(double rate, double baseline)
-{
-    if (!(baseline > 0))
-        return 0.0;
-    double x = rate / baseline;
-    return log(RATIO_FLOOR > x ? RATIO_FLOOR : x);
+    long long n = e->open - e->first + 1;
+    return (double)(n < FLOW ? n : FLOW);
 }
 
 static double trade_rate(const Engine *e)
 {
-    return e->len ? (double)e->flow.n / span(e, e->flow_w) : 0.0;
+    return e->trades ? (e->f_cnt + e->o_cnt) / (flow_steps(e) * e->scale) : 0.0;
 }
 
 /* The features after the newest trade, in FEATURE_NAMES order (needs one trade). */
 static void features(const Engine *e, double *out)
 {
-    const Entry *h = e->hist;
-    double p = e->p, lp = e->lp;
-    for (int k = 0; k < N_RET; k++)
-        out[k] = ret(e, p, lp, h[e->asof[k]].price, h[e->asof[k]].lp);
-    const Sums *f = &e->flow, *b = &e->base;
-    double span_f = span(e, e->flow_w), span_b = span(e, e->base_w);
-    out[4] = f->s_r2 > 0 ? sqrt(f->s_r2 * e->flow_w / span_f) : 0.0;
-    out[5] = b->s_r2 > 0 ? sqrt(b->s_r2 * e->base_w / span_b) : 0.0;
-    for (int k = 0; k < N_Z; k++) {
-        const Moments *z = &e->z[k];
-        double std = z->m2 > 0 ? sqrt(z->m2 / (double)z->n) : 0.0;
-        out[6 + k] = std > FLAT * fabs(z->mean) ? (p - z->mean) / std : 0.0;
+    long long k = e->open;
+    double bv[N_BV];
+    for (int b = 0; b < N_BV; b++)
+        bv[b] = e->g_nprod[b] > 0 ? PI_2 * e->g_prod[b] / (double)e->g_nprod[b] : 0.0;
+    double sig[N_H];
+    double ref = bv[2] > 0 ? sqrt(bv[2]) : 0.0; /* H_REF = HORIZONS[2] */
+    for (int b = 0; b < N_BV; b++) {
+        double floor_ = ref * sqrt(HORIZONS[b] / H_REF), own = bv[b] > 0 ? sqrt(bv[b]) : 0.0;
+        sig[b] = own > floor_ ? own : floor_;
     }
-    out[8] = ret(e, p, lp, e->ewma, !isnan(lp) && e->ewma > 0 ? log(e->ewma) : NAN);
-    out[9] = log_ratio((double)f->n / span_f, (double)b->n / span_b);
-    out[10] = log_ratio(f->vol / span_f, b->vol / span_b);
-    out[11] = f->vol > 0 ? f->signed_vol / f->vol : 0.0;
+    sig[3] = ref * sqrt(HORIZONS[3] / H_REF);
+    double r1 = 0.0;
+    for (int h = 0; h < N_H; h++) {
+        double pb, lb;
+        price_at(e, k - (long long)HORIZONS[h], &pb, &lb);
+        double r = ret(e, e->p, e->lp, pb, lb);
+        if (h == 0)
+            r1 = r;
+        out[h] = sig[h] > 0 ? r / sig[h] : 0.0;
+    }
+    double r2 = e->f_r2 + r1 * r1, mean = r2 > 0 ? r2 / flow_steps(e) : 0.0;
+    double x = sig[0] > 0 && mean > 0 ? 0.5 * log(mean / (sig[0] * sig[0])) : 0.0;
+    out[4] = x > 0 ? x : 0.0;
+    double vol = e->f_vol + e->o_vol, cnt = e->f_cnt + e->o_cnt;
+    x = e->g_n ? log(vol + EPS_VOLUME) - e->g_lv / (double)e->g_n : 0.0;
+    out[5] = x > 0 ? x : 0.0;
+    x = e->g_n ? log(cnt + 1.0) - e->g_ln / (double)e->g_n : 0.0;
+    out[6] = x > 0 ? x : 0.0;
+    out[7] = vol > 0 ? (e->f_sv + e->o_sv) / vol : 0.0;
 }
 
 /* ------------------------------------------------------------------ Python type */
@@ -310,19 +279,17 @@ static int Engine_init(Engine *self, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_ValueError, "scale must be positive, got %R", scale_obj);
         return -1;
     }
-    PyMem_RawFree(self->hist); /* __init__ called again: start over from an empty state */
+    Step *ring = self->ring ? self->ring : PyMem_RawMalloc(RING * sizeof(Step));
+    if (!ring) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    /* __init__ called again: start over from an empty state */
     memset((char *)self + sizeof(PyObject), 0, sizeof(Engine) - sizeof(PyObject));
+    self->ring = ring;
     self->scale = scale;
-    double longest = BASE_WINDOW * scale;
-    self->min_history = longest < min_history ? longest : min_history;
+    self->min_history = min_history;
     self->min_trades = min_trades;
-    for (int k = 0; k < N_RET; k++)
-        self->ret_w[k] = RETURN_WINDOWS[k] * scale;
-    for (int k = 0; k < N_Z; k++)
-        self->z_w[k] = Z_WINDOWS[k] * scale;
-    self->flow_w = FLOW_WINDOW * scale;
-    self->base_w = BASE_WINDOW * scale;
-    self->ewma_tau = EWMA_TAU * scale;
     self->level_tau = LEVEL_TAU * scale;
     self->lp = NAN;
     return 0;
@@ -330,7 +297,7 @@ static int Engine_init(Engine *self, PyObject *args, PyObject *kwds)
 
 static void Engine_dealloc(Engine *self)
 {
-    PyMem_RawFree(self->hist);
+    PyMem_RawFree(self->ring);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -351,8 +318,7 @@ static PyObject *Engine_update(Engine *self, PyObject *const *args, Py_ssize_t n
     int taker_buy = PyObject_IsTrue(args[3]);
     if (taker_buy < 0 || !idle(self))
         return NULL;
-    if (fold(self, v[0], v[1], v[2], taker_buy) < 0)
-        return PyErr_NoMemory();
+    fold(self, v[0], v[1], v[2], taker_buy);
     Py_RETURN_NONE;
 }
 
@@ -361,7 +327,7 @@ static PyObject *Engine_values(Engine *self, PyObject *Py_UNUSED(ignored))
     if (!idle(self))
         return NULL;
     double v[N_FEATURES];
-    if (self->len)
+    if (self->trades)
         features(self, v);
     else
         for (int k = 0; k < N_FEATURES; k++)
@@ -447,22 +413,18 @@ static PyObject *Engine_run(Engine *self, PyObject *args, PyObject *kwds)
         if (view[k].len / view[k].itemsize != need[k]) {
             PyErr_Format(PyExc_ValueError, "%s holds %zd items; expected %zd (%zd trades%s)",
                          names[k], view[k].len / view[k].itemsize, need[k], n,
-                         k == 4 ? " x 12 features" : "");
+                         k == 4 ? " x 8 features" : "");
             goto done;
         }
     const double *ts = view[0].buf, *price = view[1].buf, *size = view[2].buf;
     const unsigned char *taker = view[3].buf;
     double *out = view[4].buf, *rate = nviews == 6 ? view[5].buf : NULL;
     Py_ssize_t ready = 0;
-    int failed = 0;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         double *row = out + i * N_FEATURES;
-        if (fold(self, ts[i], price[i], size[i], taker[i] != 0) < 0) {
-            failed = 1;
-            break;
-        }
+        fold(self, ts[i], price[i], size[i], taker[i] != 0);
         if (is_ready(self)) {
             features(self, row);
             ready++;
@@ -475,7 +437,7 @@ static PyObject *Engine_run(Engine *self, PyObject *args, PyObject *kwds)
     }
     Py_END_ALLOW_THREADS
     self->busy = 0;
-    result = failed ? PyErr_NoMemory() : PyLong_FromSsize_t(ready);
+    result = PyLong_FromSsize_t(ready);
 done:
     while (held--)
         PyBuffer_Release(&view[held]);
@@ -491,15 +453,11 @@ static PyObject *Engine_last_ts(Engine *self, void *Py_UNUSED(closure))
 {
     if (!idle(self))
         return NULL;
-    if (!self->len)
+    if (!self->trades)
         Py_RETURN_NONE;
     return PyFloat_FromDouble(self->t);
 }
 
-static PyObject *Engine_held(Engine *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromSsize_t(self->len);
-}
 
 static PyMethodDef Engine_methods[] = {
     {"update", (PyCFunction)(void (*)(void))Engine_update, METH_FASTCALL,
@@ -522,21 +480,19 @@ static PyMethodDef Engine_methods[] = {
 static PyMemberDef Engine_members[] = {
     {"scale", T_DOUBLE, offsetof(Engine, scale), READONLY, "multiplier of every window"},
     {"min_history", T_DOUBLE, offsetof(Engine, min_history), 0,
-     "event time needed before ready: min(min_history_seconds, the longest window)"},
+     "event time needed before ready (besides READY closed steps)"},
     {"min_trades", T_PYSSIZET, offsetof(Engine, min_trades), 0,
-     "trades the longest window must hold before ready"},
+     "trades needed before ready"},
     {"rejected", T_PYSSIZET, offsetof(Engine, rejected), 0, "non-finite trades skipped"},
-    {"_dropped", T_PYSSIZET, offsetof(Engine, dropped), READONLY,
-     "history entries compacted away (for tests)"},
+    {"trades", T_PYSSIZET, offsetof(Engine, trades), READONLY, "trades folded in"},
     {NULL, 0, 0, 0, NULL},
 };
 
 static PyGetSetDef Engine_getset[] = {
     {"trade_rate", (getter)Engine_trade_rate, NULL,
-     "Trades per second of event time over the flow window (60 s at scale 1).", NULL},
+     "Trades per second of event time over the flow window (60 steps).", NULL},
     {"last_ts", (getter)Engine_last_ts, NULL, "Newest trade time (None before any trade).",
      NULL},
-    {"_held", (getter)Engine_held, NULL, "history entries held (for tests)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -602,13 +558,15 @@ PyMODINIT_FUNC PyInit__features(void)
     if (!m)
         return NULL;
     if (PyModule_AddObjectRef(m, "Engine", (PyObject *)&EngineType) < 0 ||
-        add_tuple(m, "RETURN_WINDOWS", RETURN_WINDOWS, N_RET) < 0 ||
-        add_tuple(m, "Z_WINDOWS", Z_WINDOWS, N_Z) < 0 ||
-        add_float(m, "FLOW_WINDOW", FLOW_WINDOW) < 0 ||
-        add_float(m, "BASE_WINDOW", BASE_WINDOW) < 0 ||
-        add_float(m, "EWMA_TAU", EWMA_TAU) < 0 || add_float(m, "LEVEL_TAU", LEVEL_TAU) < 0 ||
-        add_float(m, "RATIO_FLOOR", RATIO_FLOOR) < 0 || add_float(m, "FLAT", FLAT) < 0 ||
-        PyModule_AddIntConstant(m, "COMPACT", COMPACT) < 0 ||
+        add_tuple(m, "HORIZONS", HORIZONS, N_H) < 0 ||
+        PyModule_AddIntConstant(m, "BV_HORIZONS", N_BV) < 0 ||
+        PyModule_AddIntConstant(m, "H_REF", H_REF) < 0 ||
+        PyModule_AddIntConstant(m, "REGIME", REGIME) < 0 ||
+        PyModule_AddIntConstant(m, "LAG", LAG) < 0 ||
+        PyModule_AddIntConstant(m, "FLOW", FLOW) < 0 ||
+        PyModule_AddIntConstant(m, "READY", READY) < 0 ||
+        PyModule_AddIntConstant(m, "RING", RING) < 0 ||
+        add_float(m, "EPS_VOLUME", EPS_VOLUME) < 0 || add_float(m, "LEVEL_TAU", LEVEL_TAU) < 0 ||
         PyModule_AddIntConstant(m, "N_FEATURES", N_FEATURES) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -1,32 +1,26 @@
 """Rolling event-time features: ONE implementation for serving, training and backtests.
 
-`FeatureEngine.update(ts, price, size, taker_buy)` folds one trade in O(1) amortised time
-(running sums and Welford moments over event-time windows, pointers into one shared history
-compacted in bulk); `values()` reads the features after the newest trade. The state machine
-is C (`blink/_features.c`, `Engine`: the per-trade cost bounds ingest and backtests, see
-docs/features.md "Cost"); this module names its constants and adds the conveniences.
-`batch(...)` runs the very same engine over arrays (`Engine.run`, one C loop), so training
-and serving cannot diverge. docs/features.md has the long form; windows are EVENT time,
-multiplied by `scale`; a window (t-w, t] holds the trades later than t-w; the as-of price at
-t-w is the last trade at or before t-w.
+`FeatureEngine.update(ts, price, size, taker_buy)` folds one trade in O(1) (plus O(1) per grid
+step crossed); `values()` reads the features after the newest trade. The state machine is C
+(`blink/_features.c`, `Engine`); `batch(...)` runs the very same engine over arrays
+(`Engine.run`, one C loop), so training and serving cannot diverge. docs/features.md has every
+formula; in short, on an event-time grid of step g = `scale` seconds (k = the newest trade's
+step, P_s the closing log price of step s, R() the return rule below):
 
-- ``ret_1s/5s/30s/300s`` = R(p_t, p_asof(t-w)): returns from microstructure jumps (1 s) to
-  trends (5 min).
-- ``vol_60s/600s`` = sqrt(sum r_i^2), r_i = R(p_i, p_i-1), trades in the window: realised
-  volatility now vs its regime.
-- ``z_30s/300s`` = (p_t - mean p) / std p over the window (0 when every price is equal): the
-  distance from the rolling mean in units of recent noise.
-- ``ewma_dev_30s`` = R(p_t, m), m the exact EWMA (tau 30 s) of the last-price path: the
-  stationary successor of the seed's ``ewma_30s`` (a raw price level).
-- ``intensity_60s`` = log(rate_60 / rate_600) of trade counts, ``volume_60s`` the same on size
-  (floored at log(1e-3)): activity against its 10-minute baseline.
-- ``imbalance_60s`` = (taker-buy - taker-sell size) / size: one-sided aggression (the taker
-  bought when Coinbase's maker ``side`` is "sell": `Trade.taker_buy`).
+- ``z_1/5/30/300`` = R(P_k, P_{k-h}) / sigma_h: the h-step return in units of the CURRENT
+  volatility. sigma_h from bipower variation BV_h = (pi/2) mean |r_h(s)| |r_h(s-h)| over the
+  regime window s in (k-LAG-REGIME, k-LAG] (LAGGED: a jump inflates neither bipower nor its
+  own yardstick); sigma_30 = sqrt(BV_30), sigma_300 = sigma_30 sqrt(10), sigma_1/5 =
+  max(sqrt(BV_h), sigma_30 sqrt(h/30)).
+- ``volratio_60`` = max(0, 1/2 log(mean r_1^2 over the last FLOW steps / sigma_1^2)): a
+  volatility burst, as log of "short volatility / usual".
+- ``volume_surprise_60`` = max(0, log(V_60 + 1e-8) - regime mean of log(V_60 + 1e-8)) and
+  ``count_surprise_60`` the same on trade counts (log(N_60 + 1)): activity against its own
+  lagged regime.
+- ``imbalance_60`` = (taker-buy - taker-sell volume) / volume over the last FLOW steps.
 
-While history is shorter than a window, vol and rates divide by the event time covered (vol
-scaled by sqrt(w / covered)): a half-full window must not look like a quiet market.
-R(a, b) = log(a / b) for positive prices; a pair with a value <= 0 (metric series, issue 6)
-gets (a - b) / max(L, |a|, |b|), L the EWMA of |price| (tau 600 s): scale-free, bounded by 2.
+R(a, b) = log(a / b) for positive prices; a pair with a value <= 0 (metric series) gets
+(a - b) / max(L, |a|, |b|), L the EWMA of |price| (tau LEVEL_TAU steps): scale-free.
 Non-finite input is counted (`rejected`) and skipped; time going backwards is clamped.
 """
 
@@ -36,26 +30,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# the engine's constants, defined once in the C source (seconds, multiplied by `scale`)
+# the engine's constants, defined once in the C source (in grid steps of `scale` seconds)
 from blink._features import (  # noqa: F401 (re-exported)
-    BASE_WINDOW,  # vol_600s and the baseline of the ratios: the longest window
-    COMPACT,  # history entries dropped in bulk once no window points below this
-    EWMA_TAU,
-    FLAT,  # a window whose std is below FLAT * |mean| is flat: z = 0
-    FLOW_WINDOW,  # vol_60s, intensity, volume, imbalance
-    LEVEL_TAU,  # robust level L used by R() for non-positive series
+    BV_HORIZONS,  # bipower is measured at the first BV_HORIZONS horizons
+    EPS_VOLUME,
+    FLOW,
+    H_REF,
+    HORIZONS,
+    LAG,
+    LEVEL_TAU,
     N_FEATURES,
-    RATIO_FLOOR,
-    RETURN_WINDOWS,
-    Z_WINDOWS,
+    READY,
+    REGIME,
+    RING,
     Engine,
 )
 
-FEATURE_NAMES = ("ret_1s", "ret_5s", "ret_30s", "ret_300s", "vol_60s", "vol_600s", "z_30s",
-                 "z_300s", "ewma_dev_30s", "intensity_60s", "volume_60s", "imbalance_60s")
+FEATURE_NAMES = ("z_1", "z_5", "z_30", "z_300", "volratio_60", "volume_surprise_60",
+                 "count_surprise_60", "imbalance_60")
 assert len(FEATURE_NAMES) == N_FEATURES
-WINDOWS = dict(zip(FEATURE_NAMES, (*RETURN_WINDOWS, FLOW_WINDOW, BASE_WINDOW, *Z_WINDOWS,
-                                   EWMA_TAU, FLOW_WINDOW, FLOW_WINDOW, FLOW_WINDOW), strict=True))
+# the price columns: every input has them; the flow columns need real volume and sides
+PRICE_FEATURES = FEATURE_NAMES[:5]
+TWO_SIDED = frozenset({"z_1", "z_5", "z_30", "z_300", "imbalance_60"})  # the rest are >= 0
+WINDOWS = dict(zip(FEATURE_NAMES, (*HORIZONS, FLOW, FLOW, FLOW, FLOW), strict=True))
 
 
 def windows(scale: float = 1.0) -> dict[str, float]:
@@ -64,14 +61,14 @@ def windows(scale: float = 1.0) -> dict[str, float]:
 
 
 class FeatureEngine(Engine):
-    """Incremental features over event-time windows (see the module docstring).
+    """Incremental features on the event-time grid (see the module docstring).
 
     `FeatureEngine(scale=1.0, min_history_seconds=300.0, min_trades=30)`. From the C type:
     `update(ts, price, size, taker_buy)` (positional), `values()` (list in FEATURE_NAMES
-    order, NaN before any trade), `not_ready()` (None or "no_features": the longest window
-    must span `min_history_seconds` of event time and hold `min_trades` trades),
+    order, NaN before any trade), `not_ready()` (None or "no_features": READY grid steps must
+    have closed, `min_history_seconds` of event time passed and `min_trades` trades arrived),
     `run(ts, price, size, taker, out, rate=None)` (update + values over arrays), and
-    `scale`, `min_history`, `min_trades`, `rejected`, `trade_rate`, `last_ts`.
+    `scale`, `min_history`, `min_trades`, `rejected`, `trades`, `trade_rate`, `last_ts`.
     """
 
     __slots__ = ()
@@ -107,3 +104,10 @@ def batch(ts: Sequence[float], price: Sequence[float], size: Sequence[float],
     out = np.empty((len(flags), N_FEATURES), dtype=np.float64)
     eng.run(*cols, flags, out)
     return out
+
+
+def grid_rows(ts: np.ndarray, step: float) -> np.ndarray:
+    """Indexes of the last row of each grid step (ts ascending): one row per step of event
+    time, what training and calibration use (busy periods must not outweigh calm ones)."""
+    k = np.floor(np.asarray(ts, dtype=np.float64) / step)
+    return np.flatnonzero(np.append(k[1:] != k[:-1], True)) if len(k) else np.arange(0)

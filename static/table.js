@@ -16,7 +16,15 @@
       span.className = "feat";
       if (typeof item !== "object" || item === null) {
         span.textContent = String(item);
-      } else {
+      } else if (typeof item.text === "string") {
+        // the model's own wording ("5-min return −9.0σ of its current volatility"); the raw
+        // feature, value and surprise (-log10 tail probability) in the tooltip
+        span.textContent = item.text;
+        const parts = [item.feature ?? "?"];
+        if (typeof item.value === "number") parts.push("= " + item.value.toPrecision(4));
+        if (typeof item.surprise === "number") parts.push("(p ≈ 1e-" + item.surprise.toFixed(1) + ")");
+        span.title = parts.join(" ");
+      } else {  // events stored before explanations had a text: name and value (or z)
         const name = item.feature ?? item.name ?? "?";
         const v = item.z ?? item.contribution ?? item.value;
         const b = document.createElement("b");

@@ -3,7 +3,8 @@
 The input is read in column chunks (`files.read_columns`) and goes through the live
 `Detector` in its two stages (`blink.detect.detector`): the feature stage (the C feature
 engine) runs ahead, chunk after chunk; every `retrain_seconds` of EVENT time the live
-`trainer.fit` is scheduled on the feature vectors of the trailing `train_hours`; the scoring
+`trainer.fit` is scheduled on the feature vectors of the trailing `train_hours` (and
+`calibration_hours`, `dataset.window_hours`); the scoring
 stage judges each run of trades with the model that was being served when they happened. The
 first fit comes once `train_min_rows` warm rows exist; a fit failing its promotion checks is
 counted and the previous model keeps scoring. Versions number the fits 1, 2, … as the registry
@@ -38,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from blink.backtest.feature_history import FeatureHistory
-from blink.backtest.fits import Fit, fit_one, lower_priority, serve_forest, whole_window
+from blink.backtest.fits import Fit, fit_one, lower_priority, serve_forest
 from blink.backtest.output import ScoredChunk
 from blink.config import Settings
 from blink.detect.detector import Detector, Featurized
@@ -119,12 +120,12 @@ class Backtest:
                  serve: Callable | None = None, on_fit: Callable | None = None,
                  chunk: int = CHUNK_TRADES, fit_workers: int = 0, keep_rows: bool = True
                  ) -> None:
-        from blink.model import trainer
+        from blink.model import dataset, trainer
 
         self.settings = settings
         self.fit, self.serve, self.on_fit = fit or trainer.fit, serve or serve_forest, on_fit
-        # the live fit takes the window `prepare`d here: a few MB to send, not the window
-        self.prepare = trainer.prepare if fit is None else whole_window
+        # every fit takes the window `prepare`d here (grid rows): a few MB to send
+        self.prepare = trainer.prepare
         self.too_few = trainer.TooFewRows
         self.fits: list[Fit] = []
         self.events: dict[float, AnomalyEvent] = {}  # event start -> latest snapshot
@@ -133,7 +134,7 @@ class Backtest:
         self.detector = Detector(settings, self.latest, self.metrics, Broadcaster(),
                                  keep_rows=keep_rows)
         self.history = FeatureHistory(len(FEATURE_NAMES))
-        self.window = settings.train_hours * 3600.0
+        self.window = dataset.window_hours(settings) * 3600.0
         self.due = math.inf  # event time of the next scheduled retrain
         self.wait_rows = settings.train_min_rows  # or: try once this many rows were seen
         self.chunk = max(1, chunk)
@@ -184,9 +185,9 @@ class Backtest:
             self.ahead += b - a
 
     def _retrain(self, end: float) -> None:
-        X = self.history.window(end - self.window, end)
+        ts, X = self.history.window(end - self.window, end)
         try:
-            data = self.prepare(X, self.settings)
+            data = self.prepare(X, self.settings, ts)
         except self.too_few:  # like the service: try again once enough rows can exist
             self.due = math.inf
             self.wait_rows = self.history.count + self.settings.train_min_rows - len(X)

@@ -39,17 +39,22 @@ class FeatureHistory:
             self._fill, done = i + k, done + k
         self.count += n
 
-    def window(self, start: float, end: float) -> np.ndarray:
-        """Rows with start < ts <= end, oldest first (blocks before `start` are dropped).
-        One copy: blocks wholly inside are taken as they are, the others through a mask."""
+    def window(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+        """(ts, rows) with start < ts <= end, oldest first (blocks before `start` are
+        dropped). One copy: blocks wholly inside are taken as they are, the others masked."""
         while len(self._ts) > 1 and self._ts[0][-1] <= start:
             del self._ts[0], self._x[0]
-        parts = []
+        parts, times = [], []
         for k, (ts, x) in enumerate(zip(self._ts, self._x, strict=True)):
             if k == len(self._ts) - 1:
                 ts, x = ts[:self._fill], x[:self._fill]
             if len(ts) and ts.min() > start and ts.max() <= end:
                 parts.append(x)
+                times.append(ts)
             else:
-                parts.append(x[(ts > start) & (ts <= end)])
-        return np.concatenate(parts) if parts else np.empty((0, self.width))
+                inside = (ts > start) & (ts <= end)
+                parts.append(x[inside])
+                times.append(ts[inside])
+        if not parts:
+            return np.empty(0), np.empty((0, self.width))
+        return np.concatenate(times), np.concatenate(parts)

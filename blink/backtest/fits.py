@@ -8,8 +8,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from blink.config import Settings
 from blink.times import iso
 
@@ -24,14 +22,6 @@ class Fit:
     reason: str
     threshold: float
 
-
-
-def whole_window(X: np.ndarray, settings: Settings) -> np.ndarray:
-    """What a custom `fit` gets: the window itself (once it holds enough warm rows)."""
-    from blink.model import trainer
-
-    trainer.warm_rows(X, settings)  # raises TooFewRows, as `prepare` does
-    return X
 
 
 def lower_priority() -> None:

@@ -57,7 +57,7 @@ def write(out: Path, input_path, labels_path, scored: list, bt, windows, counts,
         f"# Evaluation of `{input_path}`",
         f"Labels: `{labels_path}`. Detector: {detector}. "
         f"{sampling.describe(settings)}; {settings.n_estimators} trees × "
-        f"{settings.max_samples} samples, threshold quantile {settings.threshold_quantile}, "
+        f"{settings.max_samples} samples, alert budget {settings.alerts_per_day:g}/day, "
         f"event gap {settings.event_gap_seconds:g} s. {counts.skipped} window(s) ended "
         "before the first model and are not counted.",
         "## Event-level results", metrics_table(counts),

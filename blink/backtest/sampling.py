@@ -5,9 +5,13 @@ event time (`feature_scale` 1), retrains hourly on 12 hours. A row stream — OH
 plain `timestamp,value` series, e.g. a metric sampled every 5 minutes — is measured in ROWS
 instead. With Δ the median interval between consecutive rows (over the first 1,000 rows):
 
-- **windows**: `scale = SCALE_PER_INTERVAL × Δ` (0.5: the "1 s" window is half an interval,
-  i.e. ret_1s is the one-row return; "30 s" spans 15 rows, the longest, "600 s", 300 rows);
-  `min_history_seconds` is scaled alike (the longest window half full before scoring);
+- **windows**: `scale = SCALE_PER_INTERVAL × Δ` (bars 1/4: one grid step per point of a
+  bar's open/low/high/close path, `formats.bars`; series 1: one step per value; on bars z_1
+  is a quarter-bar return, z_300 spans 75 bars, the lagged regime window 450 bars);
+  `min_history_seconds` is scaled alike;
+- **features**: bars' trade counts and sides are made up (four points per bar, the tick
+  rule), so the model uses the price columns and the volume surprise; a plain series has no
+  volume either, so the price columns only (`model_features`, logged with the run);
 - **retrain**: every `RETRAIN_ROWS × Δ` of event time (hourly for 1-minute bars), on the
   trailing `TRAIN_ROWS × Δ` (at least the configured `train_hours`); the first fit after
   `FIRST_FIT_ROWS` warm rows (10 hours of 1-minute bars) at most — the live default
@@ -28,7 +32,10 @@ from blink.config import ConfigError, Settings
 
 ROW_STREAMS = ("bars", "series")
 SAMPLE_ROWS = 1000
-SCALE_PER_INTERVAL = 0.5  # chosen in docs/evaluation.md (grid on real 1-minute bars)
+# one grid step per bar path point (formats/bars.py: 4 a bar), one per point of a series
+SCALE_PER_INTERVAL = {"bars": 0.25, "series": 1.0}
+MODEL_FEATURES = {"bars": (*features.PRICE_FEATURES, "volume_surprise_60"),
+                  "series": features.PRICE_FEATURES}
 RETRAIN_ROWS = 60
 TRAIN_ROWS = 2400  # 40 hours of 1-minute bars
 FIRST_FIT_ROWS = 600
@@ -51,8 +58,9 @@ def plan(settings: Settings, kind: str, rows: Iterable, *, scale: float | None =
     derived: dict = {}
     delta = interval(rows) if kind in ROW_STREAMS else None
     if delta:
-        auto = SCALE_PER_INTERVAL * delta
+        auto = SCALE_PER_INTERVAL[kind] * delta
         derived = {"feature_scale": auto,
+                   "model_features": settings.model_features or MODEL_FEATURES[kind],
                    "retrain_seconds": RETRAIN_ROWS * delta,
                    "train_hours": max(settings.train_hours, TRAIN_ROWS * delta / 3600),
                    "train_min_rows": min(settings.train_min_rows, FIRST_FIT_ROWS)}

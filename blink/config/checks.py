@@ -43,8 +43,12 @@ def validate(s: Settings) -> None:
         raise bad("feature_scale", "must be positive")
     if not 0 < s.max_features <= 1:
         raise bad("max_features", "must be in (0, 1]")
-    if not 0.5 < s.threshold_quantile < 1:
-        raise bad("threshold_quantile", "must be in (0.5, 1)")
+    if not s.alerts_per_day > 0:
+        raise bad("alerts_per_day", "must be positive")
+    if not 0 <= s.trim_fraction < 0.5:
+        raise bad("trim_fraction", "must be in [0, 0.5)")
+    if not s.calibration_hours > 0:
+        raise bad("calibration_hours", "must be positive")
     if not 0 < s.holdout_fraction < 0.5:
         raise bad("holdout_fraction", "must be in (0, 0.5)")
     if s.max_holdout_rate_factor < 1:

@@ -117,14 +117,24 @@ class Settings:
     max_features: float = _s(1.0, "BLINK_MAX_FEATURES", "model.max_features",
                              "Fraction of features per tree.")
     random_state: int = _s(42, "BLINK_RANDOM_STATE", "model.random_state", "Fit seed.")
-    threshold_quantile: float = _s(0.999, "BLINK_THRESHOLD_QUANTILE", "model.threshold_quantile",
-                                   "Anomaly threshold: this quantile of training anomaly scores.")
+    alerts_per_day: float = _s(2.0, "BLINK_ALERTS_PER_DAY", "model.alerts_per_day",
+                               "Alert budget: the threshold gives this many anomaly events a "
+                               "day on the calibration window (tail modelled: holds out of "
+                               "sample).")
+    calibration_hours: float = _s(24.0, "BLINK_CALIBRATION_HOURS", "model.calibration_hours",
+                                  "Hours of tape the threshold is calibrated on (at least "
+                                  "train_hours are read).")
+    trim_fraction: float = _s(0.05, "BLINK_TRIM_FRACTION", "model.trim_fraction",
+                              "Most of the training rows dropped as past anomaly events.")
+    model_features: tuple[str, ...] = _s((), "BLINK_MODEL_FEATURES", "model.features",
+                                         "Features the model uses (empty: all); backtests of "
+                                         "bars and series pick their own.")
     holdout_fraction: float = _s(0.1, "BLINK_HOLDOUT_FRACTION", "model.holdout_fraction",
                                  "Most recent share of training rows held out for the checks.")
     max_holdout_rate_factor: float = _s(10.0, "BLINK_MAX_HOLDOUT_RATE_FACTOR",
                                         "model.max_holdout_rate_factor",
-                                        "No promotion if the held-out anomaly rate exceeds this "
-                                        "multiple of the expected rate (1 - threshold_quantile).")
+                                        "No promotion if the held-out events exceed (Poisson "
+                                        "99.9 %) this multiple of the alert budget.")
     registry_poll_seconds: float = _s(30.0, "BLINK_REGISTRY_POLL_SECONDS",
                                       "model.registry_poll_seconds",
                                       "How often the served alias is re-resolved.")

@@ -1,14 +1,12 @@
-"""The baseline the forest must beat: a rolling z-score of returns, same windows, same events.
+"""The baseline the model must beat: a rolling z-score of returns, same budget, same events.
 
-For each return window w (ret_1s, ret_5s, ret_30s, ret_300s, scaled like every window) the
-return is divided by the standard deviation the recent market implies for it: the longest
-window's realised volatility (vol_600s, per-trade returns) spread over w,
-sigma_w = vol_600s * sqrt(w / 600 s). The score is the largest |z| over the four windows,
-negated so that it follows Blink's convention (score_raw: lower = more anomalous). It reads
-the SAME feature vector the detector computes and is served as a `ServedModel`, so the
-threshold rule (the `1 - threshold_quantile` quantile of the training scores, refitted on the
-same event-time schedule), `anomaly_score`, the event folding and the evaluation are all the
-forest's: only the scoring function differs.
+The score is the largest |z_h| over the four return horizons (z_1, z_5, z_30, z_300: each
+return already divided by the current volatility the feature engine estimates), negated so
+that it follows Blink's convention (score_raw: lower = more anomalous). It reads the SAME
+feature vector the detector computes and is served as a `ServedModel`, with the same
+threshold rule (the alert budget, `blink.model.budget`, on the same calibration rows), the
+same `anomaly_score`, event folding and evaluation: only the scoring function differs (no
+forest, no calibrated tails, no volume or flow, no trim).
 
 Use it with `Backtest(settings, fit=baseline.fit, serve=baseline.serve)` or
 `python -m blink evaluate ... --baseline`.
@@ -16,15 +14,13 @@ Use it with `Backtest(settings, fit=baseline.fit, serve=baseline.serve)` or
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from blink.features import BASE_WINDOW, FEATURE_NAMES, WINDOWS
-from blink.model import served
-from blink.model.trainer import FitResult, warm_rows
+from blink.features import FEATURE_NAMES
+from blink.model import budget, served
+from blink.model.trainer import FitResult, Window, prepare
 
-RETURNS = ("ret_1s", "ret_5s", "ret_30s", "ret_300s")
+RETURNS = ("z_1", "z_5", "z_30", "z_300")
 
 
 class ZScore:
@@ -33,8 +29,6 @@ class ZScore:
     def __init__(self, names=FEATURE_NAMES) -> None:
         names = list(names)
         self.ret = [names.index(n) for n in RETURNS]
-        self.vol = names.index("vol_600s")
-        self.factor = [math.sqrt(WINDOWS[n] / BASE_WINDOW) for n in RETURNS]
         self.n_features = len(names)
 
     def score_one(self, x) -> float:
@@ -42,26 +36,24 @@ class ZScore:
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        sigma = X[:, [self.vol]] * np.asarray(self.factor)
-        z = np.divide(np.abs(X[:, self.ret]), sigma, out=np.zeros_like(sigma),
-                      where=sigma > 0)
-        return 0.0 - z.max(axis=1)  # 0.0 - 0.0 is +0.0, as score_one gives
+        return 0.0 - np.abs(X[:, self.ret]).max(axis=1)  # 0.0 - 0.0 is +0.0
 
 
-def fit(X: np.ndarray, settings, feature_names=FEATURE_NAMES) -> FitResult:
-    """The baseline's "training": its threshold and score quantiles on the window's rows."""
-    X = warm_rows(X, settings)
+def fit(X: np.ndarray | Window, settings, feature_names=FEATURE_NAMES, ts=None) -> FitResult:
+    """The baseline's "training": its budget threshold on the window's calibration rows."""
+    w = X if isinstance(X, Window) else prepare(X, settings, ts)
     model = ZScore(feature_names)
-    scores = model.score_samples(X)
-    threshold = served.threshold_for(scores, settings.threshold_quantile)
+    scores = model.score_samples(w.X)
+    z, info = budget.threshold(w.ts, -scores, settings.event_gap_seconds,
+                               settings.alerts_per_day)
     return FitResult(model=model, forest=model, feature_names=tuple(feature_names),
-                     threshold=threshold,
-                     train_stats=served.training_stats(X, scores),
-                     metrics={"rows_train": float(len(X)), "threshold": threshold},
-                     params={"baseline": "rolling z-score of returns",
-                             "threshold_quantile": settings.threshold_quantile},
+                     threshold=-z,
+                     train_stats=served.training_stats(scores, scale=settings.feature_scale),
+                     metrics={"rows_calibration": float(len(w.X)), "threshold": -z, **info},
+                     params={"baseline": "max |z_h| of returns",
+                             "alerts_per_day": settings.alerts_per_day},
                      promote_ok=True, reason="baseline (no promotion checks)",
-                     example=X[-5:].copy())
+                     example=w.X[-5:].copy())
 
 
 def serve(result: FitResult, version: str, end: float) -> served.ServedModel:

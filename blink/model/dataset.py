@@ -20,12 +20,13 @@ def feature_matrix(rows: np.ndarray, settings) -> np.ndarray:
 
 
 async def read_range(pool, settings, end_time: datetime) -> tuple[np.ndarray, dict]:
-    """The last `train_hours` of tape before `end_time` (event time): (rows, meta).
+    """The last max(train_hours, calibration_hours) of tape before `end_time` (event time):
+    (rows, meta).
 
     meta describes the data for MLflow params (reproducible from them alone).
     """
     end = end_time.astimezone(UTC)
-    start = end - timedelta(hours=settings.train_hours)
+    start = end - timedelta(hours=window_hours(settings))
     rows = await read_tape(pool, settings.pair, start, end)
     meta = {
         "product_id": settings.pair,
@@ -45,6 +46,12 @@ async def read_range(pool, settings, end_time: datetime) -> tuple[np.ndarray, di
     return rows, meta
 
 
+def window_hours(settings) -> float:
+    """Hours of tape one retrain reads: the model fits on the last train_hours of it, the
+    threshold calibrates on all of it."""
+    return max(settings.train_hours, settings.calibration_hours)
+
+
 def warm(X: np.ndarray) -> np.ndarray:
     """The rows of X with every feature defined (the windows are warm); X itself when all
     are (the per-row pass only then: 5x the cost of the whole-array check)."""
@@ -60,12 +67,13 @@ def warm_rows(X: np.ndarray) -> int:
 
 async def load_training_matrix(pool, settings, end_time: datetime,
                                executor=None) -> tuple[np.ndarray, dict]:
-    """The feature rows of the last `train_hours` of tape before `end_time` (event time).
+    """The feature rows of the tape `read_range` reads before `end_time` (event time).
 
     Returns (X, meta): X is n_trades x k in trade-id order with NaN rows while the windows
-    warm up (the first minutes of the range); meta as `read_range`, plus `feature_rows`.
+    warm up (the first minutes of the range); meta as `read_range`, plus `feature_rows` and
+    `ts` (the trades' event times, what `trainer.fit` needs for its grid).
     """
     rows, meta = await read_range(pool, settings, end_time)
     X = await asyncio.get_running_loop().run_in_executor(executor, feature_matrix, rows,
                                                          settings)
-    return X, {**meta, "feature_rows": warm_rows(X)}
+    return X, {**meta, "feature_rows": warm_rows(X), "ts": rows["ts"]}

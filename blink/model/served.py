@@ -1,16 +1,20 @@
-"""The model being served: a compiled forest plus everything needed to read its scores.
+"""The model being served: compiled forest + calibrated tails + threshold + explanations.
 
-Score convention (kept everywhere in Blink): `score_raw` is sklearn's `score_samples`, in
-[-1, 0), HIGHER = MORE NORMAL. A row is anomalous when `score_raw < threshold`. The threshold
-rule (applied by the trainer, `threshold_for`): the (1 - q) quantile of the training rows'
-score_raw, q = `threshold_quantile` (0.995) — so about 0.5 % of the training window would have
-been flagged. It is chosen on the data the model saw rather than sklearn's `contamination`
-offset, which would be a second, implicit copy of the same rule.
+Score convention (kept everywhere in Blink): `score_raw` HIGHER = MORE NORMAL; a row is
+anomalous when `score_raw < threshold`. A trained model (`train_stats["tails"]`, see
+`blink.model.tails`) scores a row as
 
-`anomaly_score(raw)` maps a score onto [0, 1] with the training scores' empirical CDF
-(1 - F(raw)): higher = more anomalous, and comparable across retrains because it is a rank
-against each model's own training window. `explain(x)` names the features most extreme
-relative to the training distribution: robust z = (x - median) / (1.4826 * MAD).
+    score_raw = min(0, log10(m) - max_j S_j)
+
+where S_j = -log10 P(as extreme) of each used feature (`columns`) and of the isolation
+forest's own anomaly (-score_samples, the walk in C), each against the training rows, m the
+number of them: the log10 of the Bonferroni-adjusted smallest tail probability. One number,
+one threshold (the alert budget, `blink.model.budget`), the same in the service, the trainer
+and the backtest. Without tail tables (the baseline) score_raw is the scorer's own.
+
+`anomaly_score(raw)` maps a score onto [0, 1] with the calibration scores' empirical CDF
+(1 - F(raw)): higher = more anomalous, comparable across retrains. `explain(x)` names the
+most surprising features in a trader's words (`blink.model.explain`).
 """
 
 from __future__ import annotations
@@ -21,40 +25,33 @@ from functools import cached_property
 
 import numpy as np
 
+from blink.model import tails
+from blink.model.explain import describe
 from blink.model.forest import CompiledForest
 
 QUANTILE_LEVELS = tuple(np.round(np.linspace(0.0, 1.0, 201), 6).tolist())
-MAD_TO_STD = 1.4826
+FOREST = "forest"  # the name of the forest's own term in the explanations
 
 
-def training_stats(X: np.ndarray, scores: np.ndarray) -> dict:
-    """What explanations and anomaly_score need, JSON-serialisable (log it with the run).
-
-    `X` are the training feature rows (no NaN), `scores` their score_raw.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    median = np.median(X, axis=0)
-    scale = MAD_TO_STD * np.median(np.abs(X - median), axis=0)
-    std = X.std(axis=0)
-    # a feature that is constant for most rows has MAD 0: fall back to its std, then 1
-    scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
-    return {
-        "median": median.tolist(),
-        "scale": scale.tolist(),
+def training_stats(scores: np.ndarray, tables: dict | None = None,
+                   columns: list[int] | None = None, scale: float = 1.0) -> dict:
+    """What scoring, explanations and anomaly_score need, JSON-serialisable (logged with the
+    run in blink_model.json, next to the threshold)."""
+    stats = {
         "quantile_levels": list(QUANTILE_LEVELS),
         "score_quantiles": np.quantile(np.asarray(scores, np.float64), QUANTILE_LEVELS).tolist(),
-        "rows": int(len(X)),
+        "rows": int(len(scores)),
+        "scale": float(scale),
     }
-
-
-def threshold_for(scores: np.ndarray, quantile: float) -> float:
-    """The documented rule: the (1 - quantile) quantile of the training score_raw."""
-    return float(np.quantile(np.asarray(scores, np.float64), 1.0 - quantile))
+    if tables is not None:
+        stats["tails"] = tables
+        stats["columns"] = list(columns)
+    return stats
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    forest: CompiledForest
+    forest: CompiledForest  # or any scorer with score_samples / score_one (the baseline)
     feature_names: tuple[str, ...]
     threshold: float  # on score_raw: anomalous when score_raw < threshold
     label: str  # "blink_iforest@production v3" or "run:<run_id>"
@@ -66,27 +63,46 @@ class ServedModel:
     def from_sklearn(cls, model, feature_names, threshold: float, stats: dict, label: str,
                      version: str, trained_at: str) -> ServedModel:
         names = tuple(feature_names)
-        if model.n_features_in_ != len(names):
-            raise ValueError(f"model has {model.n_features_in_} features, names {len(names)}")
+        cols = stats.get("columns", range(len(names)))
+        if model.n_features_in_ != len(cols):
+            raise ValueError(f"model has {model.n_features_in_} features, expected {len(cols)}")
         return cls(CompiledForest.from_sklearn(model), names, float(threshold), label,
                    str(version), str(trained_at), dict(stats))
 
+    @cached_property
+    def _tails(self) -> tuple[tails.Tails, np.ndarray] | None:
+        tables = self.train_stats.get("tails")
+        if not tables:
+            return None
+        return tails.Tails(tables), np.asarray(self.train_stats["columns"], dtype=np.int64)
+
+    def surprises(self, X: np.ndarray) -> np.ndarray:
+        """S_j of every row: the used features' then the forest's (n x (k + 1))."""
+        t, cols = self._tails
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        used = X[:, cols]
+        A = np.column_stack([used, -self.forest.score_samples(used)])
+        return t.surprise(A)
+
     def score(self, X: np.ndarray) -> np.ndarray:
         """score_raw of every row (n x k, columns in `feature_names` order)."""
-        return self.forest.score_samples(X)
+        if self._tails is None:
+            return self.forest.score_samples(X)
+        return tails.combined(self.surprises(X))
 
-    def score_one(self, x: np.ndarray) -> float:
-        return self.forest.score_one(x)
+    def score_one(self, x) -> float:
+        if self._tails is None:
+            return self.forest.score_one(x)
+        return float(self.score(np.asarray(x, dtype=np.float64)[None, :])[0])
 
     def is_anomaly(self, raw: float) -> bool:
         return raw < self.threshold
 
     def anomaly_score(self, raw: float) -> float:
-        """1 - F_train(raw): 0 = most normal training score, 1 = below every training score.
+        """1 - F_cal(raw): 0 = most normal calibration score, 1 = below all of them.
 
-        F is the linear interpolation of the training-score quantiles, computed exactly as
-        `np.interp` does (same index, same formula: equal to `anomaly_scores`) but with
-        `bisect` on Python floats: ~1 µs instead of ~10 for one value."""
+        F is the linear interpolation of the calibration-score quantiles, computed exactly
+        as `np.interp` does (equal to `anomaly_scores`) with `bisect` on Python floats."""
         cdf = self._cdf
         if cdf is None:
             return float(raw < self.threshold)
@@ -102,7 +118,6 @@ class ServedModel:
         return 1.0 - (slope * (raw - q[j]) + levels[j])
 
     def anomaly_scores(self, raw: np.ndarray) -> np.ndarray:
-        """`anomaly_score` of every value of `raw` (one vectorised call)."""
         raw = np.asarray(raw, dtype=np.float64)
         cdf = self._cdf
         if cdf is None:
@@ -111,18 +126,26 @@ class ServedModel:
 
     @cached_property
     def _cdf(self) -> tuple[list[float], list[float]] | None:
-        """(training-score quantiles, their levels) as Python floats, or None without them."""
         q = self.train_stats.get("score_quantiles")
         if not q:
             return None
         return [float(v) for v in q], [float(v) for v in self.train_stats["quantile_levels"]]
 
     def explain(self, x: np.ndarray, top: int = 3) -> list[dict]:
-        """The `top` features most extreme vs training, most extreme first."""
+        """The `top` most surprising terms, most surprising first: feature, value, the
+        surprise (-log10 tail probability) and the trader's wording (`text`)."""
         x = np.asarray(x, dtype=np.float64)
-        median = np.asarray(self.train_stats.get("median", np.zeros(len(x))), np.float64)
-        scale = np.asarray(self.train_stats.get("scale", np.ones(len(x))), np.float64)
-        z = (x - median) / scale
-        order = np.argsort(-np.abs(z), kind="stable")[:top]
-        return [{"feature": self.feature_names[i], "value": float(x[i]), "z": float(z[i])}
-                for i in order]
+        scale = float(self.train_stats.get("scale", 1.0))
+        if self._tails is None:
+            order = np.argsort(-np.abs(np.nan_to_num(x)), kind="stable")[:top]
+            return [{"feature": self.feature_names[i], "value": float(x[i]),
+                     "text": describe(self.feature_names[i], float(x[i]), scale)}
+                    for i in order]
+        cols = self._tails[1]
+        s = self.surprises(x)[0]
+        names = [self.feature_names[i] for i in cols] + [FOREST]
+        forest = float(self.forest.score_samples(x[cols][None, :])[0])
+        values = [float(x[i]) for i in cols] + [forest]
+        order = np.argsort(-np.nan_to_num(s, nan=-1.0), kind="stable")[:top]
+        return [{"feature": names[j], "value": values[j], "surprise": round(float(s[j]), 2),
+                 "text": describe(names[j], values[j], scale)} for j in order]

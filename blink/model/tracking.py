@@ -5,7 +5,8 @@ Everything here blocks (and `import mlflow` alone costs ~1 s): call it in an exe
 A run holds params (hyperparameters, feature names and windows, data range, row counts, Blink
 version), metrics (fit seconds, training-score quantiles, held-out anomaly rate), the model
 (sklearn flavour, skops format, signature + input example, explicit pip requirements), and
-`blink_model.json` (threshold, train_stats, checks) which the registry watcher needs to serve
+`blink_model.json` (threshold, train_stats with the calibrated tail tables and used columns,
+checks) which the registry watcher needs to serve
 it. The model is registered as `registered_name(settings)`; the alias `production` moves to
 the new version only when the promotion checks passed, otherwise the version is tagged with
 the reason. Models trained on replayed or synthetic trades are registered under their own
@@ -118,7 +119,8 @@ def log_to_mlflow(result, settings, meta: dict) -> VersionInfo:
     from mlflow.models import infer_signature
 
     names = list(result.feature_names)
-    example = pd.DataFrame(result.example, columns=names)
+    used = [names[i] for i in result.train_stats.get("columns", range(len(names)))]
+    example = pd.DataFrame(result.example, columns=used)
     signature = infer_signature(example, result.model.predict(example))
     requirements = [f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}",
                     f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]

@@ -1,30 +1,31 @@
-"""Training: fit an IsolationForest on feature rows, pick its threshold, check it is sane.
-
-`fit` is pure (no I/O, no MLflow) so the backtest reuses it. The rules, in one place:
+"""Training: forest + calibrated tails on one row per grid step, trimmed, thresholded by the
+alert budget, checked. `fit` is pure (no I/O, no MLflow) so the backtest reuses it.
 
 - **Rows.** NaN/inf rows (windows not warm yet) are dropped; fewer than `train_min_rows` left
-  raises `TooFewRows`. Rows are in tape order; the most recent `holdout_fraction` of them is
-  held out: the forest and the threshold never see it.
-- **Threshold.** `score_raw` is sklearn's `score_samples` (higher = more normal, about -1..0),
-  computed by the compiled forest (equal to sklearn's to ~1e-15, ~100x faster in batches).
-  The threshold is the `1 - threshold_quantile` quantile of the training rows' `score_raw`, and
-  a row is anomalous when `score_raw < threshold`: by construction 0.5 % of training trades
-  (default quantile 0.995) are anomalous, i.e. a budget of alerts per hour that does not depend
-  on the market's level or the model's score scale (unlike a fixed cut-off such as -0.6).
-- **Sample.** The forest is fitted, and the training quantiles (threshold, `anomaly_score`'s
-  CDF, the explanations' medians) are taken, on at most `SAMPLE_ROWS` training rows evenly
-  spaced through the window; the held-out rate on at most `HOLD_ROWS`. Every tree draws only
-  `max_samples` (256) rows anyway, while a 12-hour window of ticks is ~300,000 rows and
-  sklearn's per-tree cost grows with the rows it is handed (its bagging weighs every row of
-  the input for every tree); 32,768 rows still put ~33 scores below the default 0.1 %
-  quantile. A retrain's fit + threshold costs ~0.25 s instead of ~0.5 s on the whole window
-  (and ~6.6 s before the compiled forest scored the rows instead of sklearn).
-- **Promotion checks** (`promote_ok`, `reason`): no constant feature column in the rows the
-  forest is fitted on (a constant column means a broken feature, and the forest would ignore
-  it silently); the training scores have a spread; the held-out anomaly rate is at most
-  `max_holdout_rate_factor` times the expected rate `1 - threshold_quantile` (a model that
-  flags 5 % of the newest trades instead of 0.5 % does not describe the current market).
-  There is no lower bound: a calm recent hour legitimately has no anomaly at all.
+  raises `TooFewRows`. Then ONE row per grid step of event time (`features.grid_rows`: the
+  last trade's vector of each `feature_scale` step), so that busy periods (anomalies
+  included) do not outweigh calm ones. The newest `holdout_fraction` of the rows is held
+  out; the model fits on the last `train_hours` before it, the threshold calibrates on all of
+  the window before it (`calibration_hours`).
+- **Model** (`blink.model.served`): an IsolationForest on the used features
+  (`model_features`, all by default) and calibrated tail tables of each used feature and of
+  the forest's anomaly; score_raw = log10 of the Bonferroni-adjusted smallest tail
+  probability (<= 0, higher = more normal).
+- **Trim.** Pass 1 fits on every training row; its events (`event_gap_seconds` folding)
+  more extreme than the window's one-an-hour level are dropped, each with LAG grid steps
+  after it (the longest return carries the move that long), most extreme first, at most
+  `trim_fraction` of the rows; pass 2 refits on the rest. The trimmed share is a metric.
+- **Threshold** (`blink.model.budget`): the level at which the UNTRIMMED calibration rows
+  give `alerts_per_day` events a day, the tail of the event peaks modelled by a GPD (peaks
+  over threshold, as SPOT), so that the rate holds out of sample. Each calibration row is
+  scored by a model that did NOT see it: the rows before the training window by the final
+  model, the training rows out of fold (the older half by a model fitted on the newer half,
+  and the other way round). A model's own training rows look more normal to it than new
+  rows do (their extremes shaped its tails): calibrated on them, the threshold let 4x the
+  budget through on unseen real days (docs/features.md).
+- **Promotion checks** (`promote_ok`, `reason`): no constant used feature; the scores have
+  a spread; the held-out EVENT count is within the 99.9 % Poisson quantile of
+  `max_holdout_rate_factor` x the budget over the held-out time.
 """
 
 from __future__ import annotations
@@ -39,14 +40,18 @@ from datetime import datetime
 
 import numpy as np
 
-from blink.model import dataset, served
+from blink import features
+from blink.model import budget, dataset, served, tails
 from blink.model.dataset import load_training_matrix  # noqa: F401 - re-exported (backtest)
 
 log = logging.getLogger(__name__)
 
-SCORE_QUANTILES = (0.001, 0.005, 0.01, 0.05, 0.25, 0.5)
-SAMPLE_ROWS = 32_768  # training rows the forest is fitted and thresholded on
-HOLD_ROWS = 8_192  # held-out rows scored for the held-out anomaly rate
+SCORE_QUANTILES = (0.001, 0.01, 0.5)
+SAMPLE_ROWS = 32_768  # training rows the forest is fitted on (evenly spaced)
+MIN_GRID_ROWS = 100  # grid rows a fit needs whatever train_min_rows says
+# the two rules docs/features.md explains (False: the rule before them, for comparisons)
+CROSSFIT = True  # the threshold reads the training rows' OUT-OF-FOLD scores
+DECLUSTER = True  # tails fitted on episode peaks (`tails.fit` runs = each feature window)
 
 
 class TooFewRows(ValueError):
@@ -55,16 +60,16 @@ class TooFewRows(ValueError):
 
 @dataclass
 class FitResult:
-    model: object  # the fitted sklearn IsolationForest (feature_names_in_ = feature_names)
-    forest: object  # the same model compiled (`CompiledForest`): what serves it
+    model: object  # the fitted sklearn IsolationForest (on the used features)
+    forest: object  # the same model compiled (`CompiledForest`)
     feature_names: tuple[str, ...]
     threshold: float  # anomalous when score_raw < threshold
-    train_stats: dict  # served.training_stats: robust centre/scale, training-score quantiles
+    train_stats: dict  # served.training_stats: tail tables, columns, score quantiles
     metrics: dict[str, float]
     params: dict[str, object]  # every hyperparameter and rule that produced this model
     promote_ok: bool
     reason: str
-    example: np.ndarray  # a few training rows (the MLflow input example)
+    example: np.ndarray  # a few training rows (the MLflow input example, used features)
     trained_at: float = field(default_factory=time.time)
 
 
@@ -74,14 +79,21 @@ def hyperparameters(settings) -> dict[str, object]:
         "max_samples": settings.max_samples,
         "max_features": settings.max_features,
         "random_state": settings.random_state,
-        "threshold_quantile": settings.threshold_quantile,
-        "threshold_rule": "score_raw < quantile(train score_raw, 1 - threshold_quantile)",
+        "alerts_per_day": settings.alerts_per_day,
+        "threshold_rule": ("events/day of the calibration rows = alerts_per_day (event POT); "
+                           "training rows scored out of fold" if CROSSFIT else
+                           "events/day of the calibration rows = alerts_per_day (event POT)"),
+        "tail_fit": "episode peaks" if DECLUSTER else "rows",
+        "score_rule": "log10(m * min p_j): tails of used features and of the forest",
+        "event_gap_seconds": settings.event_gap_seconds,
+        "trim_fraction": settings.trim_fraction,
         "holdout_fraction": settings.holdout_fraction,
         "max_holdout_rate_factor": settings.max_holdout_rate_factor,
         "train_hours": settings.train_hours,
+        "calibration_hours": settings.calibration_hours,
         "train_min_rows": settings.train_min_rows,
+        "grid_seconds": settings.feature_scale,
         "sample_rows": SAMPLE_ROWS,
-        "hold_rows": HOLD_ROWS,
     }
 
 
@@ -103,88 +115,151 @@ def spaced(X: np.ndarray, limit: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Window:
-    """What a fit needs of a window of feature rows (`prepare`): a few MB whatever the
-    window, so the backtest can hand it to a fitting process cheaply."""
-    sample: np.ndarray  # at most SAMPLE_ROWS training rows, evenly spaced
-    hold: np.ndarray  # at most HOLD_ROWS held-out rows, evenly spaced
-    spans: np.ndarray  # per feature: max - min over the sample (constant check)
-    example: np.ndarray  # the newest training rows (MLflow input example)
-    rows_train: int
-    rows_holdout: int
+    """What a fit needs of a window of feature rows (`prepare`): one row per grid step, a
+    few MB whatever the window, so the backtest can hand it to a fitting process cheaply."""
+    ts: np.ndarray  # event time of the calibration rows (everything before the hold-out)
+    X: np.ndarray  # their features
+    fit_from: int  # X[fit_from:] are the training rows (the last train_hours)
+    hold_ts: np.ndarray
+    hold: np.ndarray
+    rows_warm: int  # warm trade rows the window had
 
 
-def prepare(X: np.ndarray, settings) -> Window:
-    """Warm rows of X (tape order), split into training and held-out rows, sampled."""
-    X = warm_rows(X, settings)
+def used_columns(names: Sequence[str], settings) -> list[int]:
+    wanted = settings.model_features
+    unknown = set(wanted) - set(names)
+    if unknown:
+        raise ValueError(f"model_features: unknown features {sorted(unknown)}")
+    return [i for i, n in enumerate(names) if not wanted or n in wanted]
+
+
+def prepare(X: np.ndarray, settings, ts: np.ndarray | None = None) -> Window:
+    """Warm rows of X (tape order, event times `ts`; one row per grid step when None) on
+    the grid, split into calibration/training and held-out rows."""
+    X = np.asarray(X, dtype=np.float64)
+    ts = (np.arange(len(X)) * settings.feature_scale if ts is None
+          else np.asarray(ts, dtype=np.float64))
+    ok = np.isfinite(X).all(axis=1)
+    X, ts = warm_rows(X[ok], settings), ts[ok]
+    grid = features.grid_rows(ts, settings.feature_scale)
+    X, ts = X[grid], ts[grid]
+    if len(X) < MIN_GRID_ROWS:
+        raise TooFewRows(f"{len(X)} grid rows, need {MIN_GRID_ROWS}")
     n_hold = max(1, round(len(X) * settings.holdout_fraction))
-    train, hold = X[:-n_hold], X[-n_hold:]
-    sample = spaced(train, SAMPLE_ROWS)
-    return Window(sample, spaced(hold, HOLD_ROWS), np.ptp(sample, axis=0), train[-5:].copy(),
-                  len(train), n_hold)
+    cal_ts, hold_ts = ts[:-n_hold], ts[-n_hold:]
+    fit_from = int(np.searchsorted(cal_ts, cal_ts[-1] - settings.train_hours * 3600.0,
+                                   side="right"))
+    fit_from = min(fit_from, len(cal_ts) - MIN_GRID_ROWS // 2)
+    return Window(cal_ts, X[:-n_hold], max(fit_from, 0), hold_ts, X[-n_hold:], int(ok.sum()))
 
 
-def fit(X: np.ndarray | Window, settings, feature_names: Sequence[str] | None = None
-        ) -> FitResult:
-    """Fit, threshold and check a forest on `X` (rows in tape order, NaN rows allowed), or
-    on a window `prepare` already made of them."""
+def _model(rows: np.ndarray, names, cols, settings, scale: float):
+    """Forest + tail tables fitted on `rows` (all columns) -> (sklearn model, ServedModel)."""
     import pandas as pd
     from sklearn.ensemble import IsolationForest
 
     from blink.model.forest import CompiledForest
 
-    w = X if isinstance(X, Window) else prepare(np.asarray(X, dtype=np.float64), settings)
-    sample = w.sample
-    names = tuple(feature_names or (f"f{i}" for i in range(sample.shape[1])))
-    if len(names) != sample.shape[1]:
-        raise ValueError(f"{len(names)} feature names for {sample.shape[1]} columns")
-    model = IsolationForest(
-        n_estimators=settings.n_estimators,
-        max_samples=min(settings.max_samples, len(sample)),
-        max_features=settings.max_features,
-        random_state=settings.random_state,
-    )
-    # fitted on named columns: the model knows its features, as MLflow's signature does
-    started = time.perf_counter()
-    model.fit(pd.DataFrame(sample, columns=list(names)))
-    fit_seconds = time.perf_counter() - started
+    used = rows[:, cols]
+    sample = spaced(used, SAMPLE_ROWS)
+    model = IsolationForest(n_estimators=settings.n_estimators,
+                            max_samples=min(settings.max_samples, len(sample)),
+                            max_features=settings.max_features,
+                            random_state=settings.random_state)
+    model.fit(pd.DataFrame(sample, columns=[names[i] for i in cols]))
     forest = CompiledForest.from_sklearn(model)
-    scores = forest.score_samples(sample)
-    threshold = served.threshold_for(scores, settings.threshold_quantile)
-    hold_rate = float(np.mean(forest.score_samples(w.hold) < threshold))
-    expected = 1 - settings.threshold_quantile
+    two = [names[i] in features.TWO_SIDED for i in cols] + [False]
+    runs = [features.WINDOWS.get(names[i], 1) for i in cols]
+    runs.append(max(runs))  # the forest reads every window: its slowest
+    runs = runs if DECLUSTER else None
+    tables = tails.fit(np.column_stack([used, -forest.score_samples(used)]), two, runs)
+    stats = served.training_stats(np.zeros(1), tables, cols, scale)
+    return model, served.ServedModel(forest, tuple(names), np.nan, "fit", "0", "", stats)
 
-    quantiles = {f"score_q{q:g}": float(np.quantile(scores, q)) for q in SCORE_QUANTILES}
+
+def _out_of_fold(train: np.ndarray, keep: np.ndarray, names, cols, settings, scale
+                 ) -> np.ndarray:
+    """-score_raw of every training row by a model that did not see it: the older half
+    scored by a model fitted on the newer half (trimmed rows out), and the other way."""
+    out = np.empty(len(train))
+    half = len(train) // 2
+    for fit_part, score_part in ((slice(half, None), slice(0, half)),
+                                 (slice(0, half), slice(half, None))):
+        _, m = _model(train[fit_part][keep[fit_part]], names, cols, settings, scale)
+        out[score_part] = -m.score(train[score_part])
+    return out
+
+
+def fit(X: np.ndarray | Window, settings, feature_names: Sequence[str] | None = None,
+        ts: np.ndarray | None = None) -> FitResult:
+    """Trim, fit, threshold and check on `X` (rows in tape order at event times `ts`, NaN
+    rows allowed), or on a window `prepare` already made of them."""
+    w = X if isinstance(X, Window) else prepare(X, settings, ts)
+    names = tuple(feature_names or (f"f{i}" for i in range(w.X.shape[1])))
+    if len(names) != w.X.shape[1]:
+        raise ValueError(f"{len(names)} feature names for {w.X.shape[1]} columns")
+    cols = used_columns(names, settings) if feature_names else list(range(len(names)))
+    scale, gap = settings.feature_scale, settings.event_gap_seconds
+    train, train_ts = w.X[w.fit_from:], w.ts[w.fit_from:]
+    started = time.perf_counter()
+    _, first = _model(train, names, cols, settings, scale)
+    keep = budget.trim_mask(train_ts, -first.score(train), gap, features.LAG * scale,
+                            settings.trim_fraction)
+    model, final = _model(train[keep], names, cols, settings, scale)
+    fit_seconds = time.perf_counter() - started
+    s_cal = -final.score(w.X)  # untrimmed: on unseen data every event counts
+    if CROSSFIT:
+        s_cal[w.fit_from:] = _out_of_fold(train, keep, names, cols, settings, scale)
+    z, info = budget.threshold(w.ts, s_cal, gap, settings.alerts_per_day)
+    threshold = -z
+    hold_days = max(float(w.hold_ts[-1] - w.ts[-1]) / 86400.0, 1e-9)
+    hold_events = len(budget.events(w.hold_ts, final.score(w.hold) < threshold, gap))
+    cal_events = len(budget.events(w.ts, -s_cal < threshold, gap))
+    scores = -s_cal
     metrics = {
         "fit_seconds": fit_seconds,
-        "rows_train": float(w.rows_train),
-        "rows_sampled": float(len(sample)),
-        "rows_holdout": float(w.rows_holdout),
+        "rows_warm": float(w.rows_warm),
+        "rows_calibration": float(len(w.X)),
+        "rows_train": float(len(train)),
+        "rows_trimmed": float(np.count_nonzero(~keep)),
+        "trimmed_fraction": float(np.mean(~keep)),
+        "rows_holdout": float(len(w.hold)),
         "threshold": threshold,
-        "train_anomaly_rate": float(np.mean(scores < threshold)),
-        "holdout_anomaly_rate": hold_rate,
-        "expected_anomaly_rate": expected,
-        **quantiles,
+        "alerts_per_day": float(settings.alerts_per_day),
+        "calibration_events_per_day": cal_events / info["budget_days"],
+        "holdout_events": float(hold_events),
+        "holdout_days": hold_days,
+        "holdout_events_per_day": hold_events / hold_days,
+        **info,
+        **{f"score_q{q:g}": float(np.quantile(scores, q)) for q in SCORE_QUANTILES},
     }
-    promote_ok, reason = _checks(w.spans, names, scores, hold_rate, expected, settings)
-    return FitResult(model=model, forest=forest, feature_names=names, threshold=threshold,
-                     train_stats=served.training_stats(sample, scores), metrics=metrics,
-                     params=hyperparameters(settings), promote_ok=promote_ok, reason=reason,
-                     example=w.example)
+    spans = np.ptp(train[keep][:, cols], axis=0)
+    promote_ok, reason = _checks(spans, [names[i] for i in cols], scores, hold_events,
+                                 hold_days, settings)
+    stats = served.training_stats(scores, final.train_stats["tails"], cols, scale)
+    params = {**hyperparameters(settings), "features_used": ",".join(names[i] for i in cols)}
+    return FitResult(model=model, forest=final.forest, feature_names=names, threshold=threshold,
+                     train_stats=stats, metrics=metrics, params=params,
+                     promote_ok=promote_ok, reason=reason,
+                     example=train[-5:][:, cols].copy())
 
 
-def _checks(spans: np.ndarray, names: Sequence[str], scores: np.ndarray, hold_rate: float,
-            expected: float, settings) -> tuple[bool, str]:
+def _checks(spans: np.ndarray, names: Sequence[str], scores: np.ndarray, hold_events: int,
+            hold_days: float, settings) -> tuple[bool, str]:
     constant = [n for n, span in zip(names, spans, strict=True) if span == 0]
     if constant:
         return False, f"constant features: {', '.join(constant)}"
     if np.ptp(scores) == 0:
-        return False, "training scores have no spread"
-    limit = settings.max_holdout_rate_factor * expected
-    if hold_rate > limit:
-        return False, (f"held-out anomaly rate {hold_rate:.4f} above {limit:.4f} "
-                       f"({settings.max_holdout_rate_factor:g} x expected {expected:.4f})")
-    return True, (f"checks passed: held-out anomaly rate {hold_rate:.4f} "
-                  f"(limit {limit:.4f}), no constant feature")
+        return False, "calibration scores have no spread"
+    limit = budget.holdout_limit(settings.alerts_per_day, hold_days,
+                                 settings.max_holdout_rate_factor)
+    rate = hold_events / hold_days
+    if hold_events > limit:
+        return False, (f"{hold_events} held-out events in {hold_days * 24:.2f} h "
+                       f"({rate:.1f}/day) above {limit} (Poisson 99.9 % at "
+                       f"{settings.max_holdout_rate_factor:g} x {settings.alerts_per_day:g}/day)")
+    return True, (f"checks passed: {hold_events} held-out events in {hold_days * 24:.2f} h "
+                  f"(limit {limit}), no constant feature")
 
 
 def train_on_tape(rows: np.ndarray, settings, meta: dict):
@@ -197,7 +272,7 @@ def train_on_tape(rows: np.ndarray, settings, meta: dict):
 
     X = dataset.feature_matrix(rows, settings)
     meta = {**meta, "feature_rows": dataset.warm_rows(X)}
-    result = fit(X, settings, meta["feature_names"])
+    result = fit(X, settings, meta["feature_names"], ts=rows["ts"])
     info = tracking.log_to_mlflow(result, settings, meta)
     # the fitted forest stays here (it is in the registry now): unpickling it in the service
     # process would import sklearn and scipy there (~160 MB) for nothing

@@ -78,7 +78,7 @@ def test_chunked_bars_equal_trade_by_trade(bars_file, make_settings):
 def test_vector_anomaly_scores_equal_the_scalar_ones():
     rng = np.random.default_rng(0)
     for scores in (rng.normal(-0.45, 0.05, 3000), np.round(rng.normal(-0.45, 0.05, 3000), 2)):
-        stats = training_stats(rng.normal(size=(40, 2)), scores)
+        stats = training_stats(scores)
         model = ServedModel(None, ("a", "b"), float(np.quantile(scores, 0.01)), "m", "1", "t",
                             stats)
         q = np.asarray(stats["score_quantiles"])  # ties when rounded: interp's edge cases
@@ -104,5 +104,7 @@ def test_history_extend_equals_appending_row_by_row():
         many.extend(ts[a:b], X[a:b])
     assert one.count == many.count == 50
     for start, end in ((-1.0, 60.0), (9.0, 30.0), (30.0, 49.0)):
-        got = many.window(start, end)
-        assert len(got) and np.array_equal(one.window(start, end), got)
+        ts_many, got = many.window(start, end)
+        ts_one, want = one.window(start, end)
+        assert len(got) and np.array_equal(want, got) and np.array_equal(ts_one, ts_many)
+        assert np.array_equal(ts_many, ts[(ts > start) & (ts <= end)])

@@ -94,8 +94,8 @@ def test_on_trades_equals_on_trade_one_by_one(make_settings):
                              event_gap_seconds=30)
     served = make_served()
     served = dataclasses.replace(served, threshold=served.train_stats["score_quantiles"][0])
-    ts, p, size, tb = calm(4000, seed=4)
-    p[2500:] *= 1.03  # a jump: an anomaly event in the middle of a batch
+    ts, p, size, tb = calm(6000, seed=4)  # ~1500 s: ready after READY (600) grid steps
+    p[4500:] *= 1.03  # a jump: an anomaly event in the middle of a batch
     stream = from_arrays(ts, p, size, tb)
     one, states1, rec1 = run(settings, served, stream, [1])
     many, states2, rec2 = run(settings, served, stream, [1, 7, 500, 2, 64, 3, 1024])
@@ -124,7 +124,7 @@ def test_on_trades_equals_on_trade_one_by_one(make_settings):
 def test_small_batches_score_like_single_trades(make_settings, sizes):
     settings = make_settings(min_history_seconds=300, min_trades=30)
     served = make_served()
-    stream = from_arrays(*calm(2000, seed=5))
+    stream = from_arrays(*calm(3000, seed=5))  # ~750 s: ready after 600
     _, states1, _ = run(settings, served, stream, [1])
     _, states2, _ = run(settings, served, stream, sizes)
     last = stream[-1].trade_id

@@ -48,7 +48,7 @@ async def test_rows_and_an_event_are_upserted(settings, pool, served):
     det.set_model(served)
     health = Health()
     flusher = FeatureRowFlusher(pool, det, health["features_store"])
-    stream = from_arrays(*calm(2000, seed=2))
+    stream = from_arrays(*calm(4000, seed=2))  # ~1000 s: ready after READY (600) steps
     for t in stream:
         det.on_trade(t)
     buffered = len(det.rows)
@@ -61,9 +61,10 @@ async def test_rows_and_an_event_are_upserted(settings, pool, served):
     assert sorted(vec) == sorted(FEATURE_NAMES)  # jsonb keeps no key order
     assert rows[-1]["model_version"] == "1" and rows[-1]["score_raw"] < 0
     # an event, flushed while open, then extended and flushed again: one row, updated
+    why = [{"feature": "z_1", "value": 9.0, "surprise": 7.5, "text": "1-s return +9.0σ"}]
     for ts, score in [(stream[-1].ts + 1, -0.9), (stream[-1].ts + 2, -0.95)]:
         for kind, ev in det.tracker.observe(ts, score, True, served.threshold, "1",
-                                            lambda: [{"feature": "ret_1s", "z": 9.0}]):
+                                            lambda: why):
             det._event(kind, ev)
         det.dirty[det.tracker.current.start] = det.tracker.current
         await flusher.flush()
@@ -71,7 +72,7 @@ async def test_rows_and_an_event_are_upserted(settings, pool, served):
     assert len(got) == 1
     assert got[0]["points"] == 2 and got[0]["peak_score"] == -0.95
     assert (got[0]["end_time"] - got[0]["start_time"]).total_seconds() == pytest.approx(1.0)
-    assert json.loads(got[0]["explanation"])[0]["feature"] == "ret_1s"
+    assert json.loads(got[0]["explanation"])[0]["feature"] == "z_1"
 
 
 async def test_database_outage_requeues_and_recovers(settings, pool, served):
@@ -81,8 +82,8 @@ async def test_database_outage_requeues_and_recovers(settings, pool, served):
     dead = await asyncpg.create_pool("postgresql://postgres@127.0.0.1:1/none", min_size=0)
     flusher = FeatureRowFlusher(dead, det, health, interval=0.01)
     task = asyncio.create_task(supervise(flusher.run, health, base=0.01, cap=0.05))
-    stream = from_arrays(*calm(2000, seed=3))
-    for t in stream[:1500]:
+    stream = from_arrays(*calm(4000, seed=3))  # ready after ~600 s (~2400 trades)
+    for t in stream[:3000]:
         det.on_trade(t)
     for _ in range(200):
         await asyncio.sleep(0.01)
@@ -91,7 +92,7 @@ async def test_database_outage_requeues_and_recovers(settings, pool, served):
     assert health.ok is False and health.failures >= 2
     assert len(det.rows) > 0  # nothing lost while the database is away
     flusher.pool = pool  # the database is back
-    for t in stream[1500:]:
+    for t in stream[3000:]:
         det.on_trade(t)
     for _ in range(300):
         await asyncio.sleep(0.01)
@@ -117,7 +118,7 @@ async def test_detector_ctx_flushes_on_cleanup(settings, served):
     await runner.setup()
     det = app[keys.DETECTOR]
     det.set_model(served)
-    for t in from_arrays(*calm(1600, seed=4)):
+    for t in from_arrays(*calm(3200, seed=4)):
         det.on_trade(t)
     buffered = len(det.rows)
     await runner.cleanup()  # the flusher's 1 s tick may not have come: cleanup must flush

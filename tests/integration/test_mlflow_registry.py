@@ -18,6 +18,7 @@ from blink.cli import train as train_cli
 from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES
 from blink.model import registry, tracking, trainer
+from blink.model.served import ServedModel
 from blink.runtime import keys
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
@@ -29,7 +30,7 @@ from tests.support.waiting import wait_until
 
 META = {"product_id": "BTC-USD", "source": "coinbase", "data_start": "2026-01-05T00:00:00+00:00",
         "data_end": "2026-01-05T12:00:00+00:00", "trades": 3000, "blink_version": "test",
-        "feature_windows": {"ret_1s": 1.0}}
+        "feature_windows": {"z_1": 1.0}}
 
 
 class FakeDetector:
@@ -84,8 +85,10 @@ async def test_log_register_promote_and_watcher_serves_it(ml_settings, aiohttp_c
     assert run.data.params["n_estimators"] == "25"
     assert run.data.params["feature_names"] == ",".join(FEATURE_NAMES)
     assert run.data.params["data_end"] == META["data_end"]
-    assert run.data.params["window_ret_1s"] == "1.0"
-    assert run.data.metrics["holdout_anomaly_rate"] == result.metrics["holdout_anomaly_rate"]
+    assert run.data.params["window_z_1"] == "1.0"
+    assert run.data.params["alerts_per_day"] == str(settings.alerts_per_day)
+    assert run.data.metrics["holdout_events"] == result.metrics["holdout_events"]
+    assert run.data.metrics["threshold"] == result.threshold
     assert "fit_seconds" in run.data.metrics and "score_q0.01" in run.data.metrics
     assert run.data.tags["blink.promote_ok"] == "true"
 
@@ -98,9 +101,15 @@ async def test_log_register_promote_and_watcher_serves_it(ml_settings, aiohttp_c
     assert served is not None and app[keys.DETECTOR].models == [served]
     assert served.label == f"{settings.model_name}@production v1" and served.version == "1"
     assert served.threshold == result.threshold
+    assert served.train_stats == result.train_stats  # tail tables survive the registry
     X = feature_rows(500, seed=5)
-    expected = result.model.score_samples(pd.DataFrame(X, columns=list(FEATURE_NAMES)))
-    np.testing.assert_allclose(served.score(X), expected, rtol=0, atol=1e-12)
+    # the served forest walk is sklearn's; the served score is the fit's own score_raw
+    forest = result.model.score_samples(pd.DataFrame(X, columns=list(FEATURE_NAMES)))
+    np.testing.assert_allclose(served.forest.score_samples(X), forest, rtol=0, atol=1e-12)
+    fitted = ServedModel(result.forest, result.feature_names, result.threshold, "fit", "0", "",
+                         result.train_stats)
+    np.testing.assert_allclose(served.score(X), fitted.score(X), rtol=0, atol=1e-12)
+    assert (served.score(X) <= 0).all()
     assert app[keys.METRICS].model_reloads._value.get() == 1
     assert app[keys.HEALTH]["model"].ok is True
     info_metric = app[keys.METRICS].model_info.collect()[0].samples
@@ -114,15 +123,15 @@ async def test_not_promoted_keeps_the_alias(ml_settings, watch_app):
     good = await asyncio.to_thread(tracking.log_to_mlflow, _fit(settings), settings, META)
     assert await watcher.check(watch_app) is True
     X = feature_rows(3000)
-    X[-300:] += 6.0  # the recent slice is unlike the rest: the held-out check fails
-    bad_fit = _fit(settings, X)
+    X[-300::3] += 6.0  # the recent slice: anomalies every third grid step (60 s), each its
+    bad_fit = _fit(replace(settings, feature_scale=60.0), X)  # own event: above the limit
     assert not bad_fit.promote_ok
     bad = await asyncio.to_thread(tracking.log_to_mlflow, bad_fit, settings, META)
     assert (good.version, bad.version, bad.promoted) == ("1", "2", False)
     c = MlflowClient(settings.mlflow_uri)
     assert str(c.get_model_version_by_alias(settings.model_name, "production").version) == "1"
     tags = c.get_model_version(settings.model_name, "2").tags
-    assert tags["blink.not_promoted"].startswith("held-out anomaly rate")
+    assert "held-out events" in tags["blink.not_promoted"]
     assert await watcher.check(watch_app) is False  # still v1: nothing reloaded
     assert watch_app[keys.MODEL].label.endswith("@production v1")
     assert watch_app[keys.METRICS].model_reloads._value.get() == 1

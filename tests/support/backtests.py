@@ -9,8 +9,12 @@ from blink.feeds import synthetic
 from blink.formats import ticks
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+# grid step 0.25 s: the features are ready after READY steps (150 s), the lagged regime
+# window fills within the file (the default 1 s step would need 10 of its 15 minutes);
+# a budget of 500 events a day is ~5 in the file's 15 minutes (2 a day: none expected)
 FAST = {"train_min_rows": 300, "retrain_seconds": 240.0, "n_estimators": 20,
-        "max_samples": 64, "min_history_seconds": 60.0}
+        "max_samples": 64, "min_history_seconds": 60.0, "feature_scale": 0.25,
+        "alerts_per_day": 500.0}
 
 
 def write_tick_file(path: Path) -> Path:

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.ensemble import IsolationForest
-
+from blink.config import Settings
 from blink.features import FEATURE_NAMES, batch
-from blink.model.served import ServedModel, threshold_for, training_stats
+from blink.model import trainer
+from blink.model.served import ServedModel
 from tests.support.trades import calm
 
 
-def make_served(seed: int = 1, n: int = 12_000) -> ServedModel:
-    """An IsolationForest fitted on a calm stream's features, threshold by the 0.995 rule."""
+def make_served(seed: int = 1, n: int = 40_000) -> ServedModel:
+    """A model trained by `trainer.fit` on a calm stream's features (default alert budget)."""
     ts, p, size, tb = calm(n, seed=seed)
     X = batch(ts, p, size, tb, min_history_seconds=300, min_trades=30)
-    X = X[~np.isnan(X).any(axis=1)]
-    model = IsolationForest(n_estimators=50, random_state=0).fit(X)
-    scores = model.score_samples(X)
-    return ServedModel.from_sklearn(model, FEATURE_NAMES, threshold_for(scores, 0.995),
-                                    training_stats(X, scores), "blink_iforest@production v1",
-                                    "1", "2023-11-14T22:00:00Z")
+    r = trainer.fit(X, Settings(train_min_rows=500, n_estimators=50, random_state=0),
+                    FEATURE_NAMES, ts=ts)
+    return ServedModel.from_sklearn(r.model, FEATURE_NAMES, r.threshold, r.train_stats,
+                                    "blink_iforest@production v1", "1", "2023-11-14T22:00:00Z")
 
 
 class Recorder:

@@ -12,11 +12,12 @@ import pytest
 from blink.backtest import evaluation as evaluate
 from blink.backtest.evaluation import Window
 from blink.cli import main as cli
-from blink.config import ConfigError
+from blink.config import ConfigError, Settings
 from blink.detect import baseline
 from blink.features import FEATURE_NAMES
 from blink.feeds import synthetic
 from blink.formats import ticks
+from blink.model import budget, trainer
 
 DAY = 86_400.0
 
@@ -104,23 +105,29 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
 
 def test_baseline_scores_like_a_forest():
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(500, len(FEATURE_NAMES)))
-    X[:, FEATURE_NAMES.index("vol_600s")] = np.abs(X[:, FEATURE_NAMES.index("vol_600s")]) + 0.1
+    X = rng.normal(size=(3000, len(FEATURE_NAMES)))
     z = baseline.ZScore()
     batch = z.score_samples(X)
     assert np.allclose(batch, [z.score_one(list(x)) for x in X])
     assert (batch <= 0).all()
+    returns = [FEATURE_NAMES.index(n) for n in baseline.RETURNS]
+    assert np.array_equal(batch, -np.abs(X[:, returns]).max(axis=1))  # max |z_h| of returns
     big = X[0].copy()
-    big[FEATURE_NAMES.index("ret_1s")] = 1e3
-    assert z.score_one(big) < batch.min()  # a huge 1 s return is the most anomalous
+    big[FEATURE_NAMES.index("z_1")] = 1e3
+    assert z.score_one(big) < batch.min()  # a huge one-step return is the most anomalous
+    flow = X[0].copy()
+    flow[FEATURE_NAMES.index("volume_surprise_60")] = 1e3
+    assert z.score_one(flow) == batch[0]  # volume and flow are not the baseline's business
 
-    class S:
-        train_min_rows, threshold_quantile = 100, 0.99
-
-    result = baseline.fit(X, S)
-    assert np.mean(batch < result.threshold) == pytest.approx(0.01, abs=0.004)
+    s = Settings(train_min_rows=100, feature_scale=60.0)
+    result = baseline.fit(X, s)
+    # the same alert budget as the model: its level on the calibration rows' scores
+    w = trainer.prepare(X, s)
+    want, _ = budget.threshold(w.ts, -z.score_samples(w.X), s.event_gap_seconds,
+                               s.alerts_per_day)
+    assert result.threshold == -want
     served = baseline.serve(result, "1", 0.0)
     assert served.anomaly_score(z.score_one(big)) == 1.0 and served.is_anomaly(z.score_one(big))
     with pytest.raises(Exception, match="need 100"):
-        baseline.fit(X[:50], S)
+        baseline.fit(X[:50], s)
     assert json.dumps(result.train_stats)  # JSON-ready like the forest's

@@ -1,0 +1,119 @@
+"""Calibrated tails: how rare a value is, against the training rows, as -log10 of a probability.
+
+One table per scored quantity (each used feature, and the forest's anomaly -score_samples):
+the values are folded to one side (|x| for two-sided features such as returns, x itself for
+one-sided ones such as the volume surprise), then
+
+- **body**: the empirical survival function S(a) = P(A > a), interpolated linearly between
+  the quantiles at levels 0, 0.01, ..., 1 - TAIL (continuous: no ties at the top);
+- **tail**: above u = the 1 - TAIL quantile, a generalised Pareto distribution fitted to the
+  exceedances a - u by probability-weighted moments (Hosking & Wallis 1987), shape xi clipped
+  to [0, XI_MAX]: never a finite end point (a value beyond everything seen still gets a finite,
+  ever smaller probability) and never heavier than xi = XI_MAX;
+  S(a) = TAIL * (1 + xi (a - u) / sigma)^(-1/xi) (xi = 0: TAIL * exp(-(a - u) / sigma)).
+
+`surprise(X)` = -log10 S(a) per column (0 = as common as can be, 2 = the 1 % tail, 6 = one row
+in a million). The model's score combines them: `combined`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TAIL = 0.01  # share of the training rows above the GPD's base level u
+XI_MAX = 0.5
+LEVELS = np.round(np.linspace(0.0, 1.0 - TAIL, 100), 6)
+MIN_P = 1e-300
+
+
+def gpd_pwm(y: np.ndarray) -> tuple[float, float]:
+    """(xi, sigma) of a GPD from exceedances y >= 0: probability-weighted moments, xi clipped
+    to [0, XI_MAX] and sigma then matched to the mean (E[Y] = sigma / (1 - xi))."""
+    y = np.sort(np.asarray(y, dtype=np.float64))
+    n = len(y)
+    a0 = float(y.mean()) if n else 0.0
+    if n < 3 or a0 <= 0:
+        return 0.0, max(a0, 1e-12)
+    a1 = float(np.mean(y * (n - 1 - np.arange(n)) / (n - 1)))
+    d = a0 - 2 * a1
+    xi = 2.0 - a0 / d if d > 0 else XI_MAX
+    xi = float(np.clip(xi, 0.0, XI_MAX))
+    return xi, max(a0 * (1 - xi), 1e-12)
+
+
+def episode_peaks(x: np.ndarray, u: float, run: int) -> np.ndarray:
+    """The peak of every episode of x above u: exceeding rows folded while fewer than
+    `run` rows apart (rows in time order; run 1: every exceeding row is its own)."""
+    idx = np.flatnonzero(x > u)
+    if not len(idx):
+        return np.empty(0)
+    cut = np.flatnonzero(np.diff(idx) >= max(int(run), 1))
+    return np.maximum.reduceat(x[idx], np.concatenate(([0], cut + 1)))
+
+
+def fit(A: np.ndarray, two_sided, runs=None) -> dict:
+    """Tables for the columns of A (rows = training values in time order), JSON-ready.
+
+    `runs` (rows, per column; default 1) declusters the tail: the GPD is fitted to the peak
+    of each EPISODE above u (exceedances closer than `run` rows folded), not to every row of
+    it. A feature over an h-step window moves slowly: its rows above u come in runs of about
+    h, and a fit on those rows rests on a handful of episodes weighted by their length.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    two = np.asarray(two_sided, dtype=bool)
+    F = np.where(two, np.abs(A), A)
+    runs = np.ones(F.shape[1], int) if runs is None else np.asarray(runs, int)
+    body = np.quantile(F, LEVELS, axis=0)  # (levels, columns)
+    xi, sigma, episodes = [], [], []
+    for j in range(F.shape[1]):
+        u = body[-1, j]
+        peaks = episode_peaks(F[:, j], u, runs[j])
+        x, s = gpd_pwm(peaks - u)
+        xi.append(x)
+        sigma.append(s)
+        episodes.append(int(len(peaks)))
+    return {"two_sided": two.tolist(), "levels": LEVELS.tolist(), "body": body.T.tolist(),
+            "xi": xi, "sigma": sigma, "tail": TAIL, "runs": runs.tolist(),
+            "episodes": episodes}
+
+
+class Tails:
+    """`fit`'s tables, ready to score (vectorised over rows)."""
+
+    def __init__(self, tables: dict) -> None:
+        self.two = np.asarray(tables["two_sided"], dtype=bool)
+        self.survival = 1.0 - np.asarray(tables["levels"], dtype=np.float64)
+        self.body = [np.asarray(b, dtype=np.float64) for b in tables["body"]]
+        self.xi = np.asarray(tables["xi"], dtype=np.float64)
+        self.sigma = np.asarray(tables["sigma"], dtype=np.float64)
+        self.tail = float(tables["tail"])
+        self.u = np.array([b[-1] for b in self.body])
+
+    def __len__(self) -> int:
+        return len(self.body)
+
+    def surprise(self, A: np.ndarray) -> np.ndarray:
+        """-log10 P(value at least this extreme) per row and column (n x k, >= 0)."""
+        A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+        F = np.where(self.two, np.abs(A), A)
+        out = np.empty_like(F)
+        for j, q in enumerate(self.body):
+            x = F[:, j]
+            y = np.maximum(x - self.u[j], 0.0)
+            xi, sg = self.xi[j], self.sigma[j]
+            if xi > 0:
+                log_s = -np.log10(1.0 + xi * y / sg) / xi
+            else:
+                log_s = -y / sg / np.log(10.0)
+            tail = np.log10(self.tail) + log_s
+            body = np.log10(np.maximum(np.interp(x, q, self.survival, left=1.0), MIN_P))
+            out[:, j] = -np.where(x > self.u[j], tail, body)
+        out[np.isnan(F)] = np.nan
+        return out
+
+
+def combined(S: np.ndarray) -> np.ndarray:
+    """score_raw from the columns' surprises: log10 of the Bonferroni-adjusted smallest tail
+    probability, min(0, log10(k) - max_j S_j): <= 0, higher = more normal, 0 = unremarkable."""
+    S = np.atleast_2d(S)
+    return np.minimum(0.0, np.log10(S.shape[1]) - S.max(axis=1))

@@ -1,0 +1,120 @@
+"""Calibrated tails (GPD by PWM, declustered on episode peaks) and the alert budget (event
+POT), on data whose answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from blink.model import budget, tails
+
+
+def gpd(rng, xi: float, sigma: float, n: int) -> np.ndarray:
+    u = rng.random(n)
+    return sigma / xi * (u ** -xi - 1) if xi else -sigma * np.log(u)
+
+
+@pytest.mark.parametrize("xi", [0.0, 0.2, 0.4])
+def test_pwm_recovers_a_gpd(xi):
+    y = gpd(np.random.default_rng(1), xi, 2.0, 20_000)
+    got_xi, got_sigma = tails.gpd_pwm(y)
+    assert got_xi == pytest.approx(xi, abs=0.05)
+    assert got_sigma == pytest.approx(2.0, rel=0.08)
+    assert tails.gpd_pwm(np.array([1.0])) == (0.0, 1.0)  # too few: exponential on the mean
+    assert tails.gpd_pwm(-gpd(np.random.default_rng(2), 0.9, 1.0, 5000) * -1)[0] <= tails.XI_MAX
+
+
+def test_surprise_is_the_empirical_body_and_a_continuous_tail():
+    rng = np.random.default_rng(3)
+    A = np.column_stack([rng.standard_t(4, 50_000), rng.exponential(1.0, 50_000)])
+    t = tails.Tails(tails.fit(A, [True, False]))
+    # the body: -log10 of the share of rows at least as extreme
+    for q in (0.5, 0.9, 0.98):
+        x = np.quantile(np.abs(A[:, 0]), q)
+        assert t.surprise([[x, 0.0]])[0, 0] == pytest.approx(-math.log10(1 - q), abs=0.02)
+    u = t.u
+    below, above = t.surprise([u - 1e-9]), t.surprise([u + 1e-9])
+    np.testing.assert_allclose(below, 2.0, atol=1e-6)  # the 1 % tail starts at 2
+    np.testing.assert_allclose(above, 2.0, atol=1e-6)
+    grid = np.linspace(0, 50, 500)
+    s = t.surprise(np.column_stack([grid, grid]))
+    assert (np.diff(s, axis=0) >= 0).all() and np.isfinite(s).all()  # no end point
+    assert t.surprise([[-30.0, 0.0]])[0, 0] == t.surprise([[30.0, 0.0]])[0, 0]  # folded
+    # out of sample the tail probability is right: the share beyond the 1e-4 level
+    B = np.column_stack([rng.standard_t(4, 400_000), rng.exponential(1.0, 400_000)])
+    rate = (t.surprise(B) > 4).mean(axis=0)
+    assert (rate > 0.3e-4).all() and (rate < 3e-4).all(), rate
+    assert np.isnan(t.surprise([[np.nan, 1.0]])[0, 0])
+
+
+def test_episode_peaks_fold_runs():
+    x = np.array([0, 5, 6, 0, 0, 0, 7, 0, 9, 0.0])
+    assert tails.episode_peaks(x, 1.0, 1).tolist() == [5, 6, 7, 9]
+    assert tails.episode_peaks(x, 1.0, 2).tolist() == [6, 7, 9]
+    assert tails.episode_peaks(x, 1.0, 3).tolist() == [6, 9]
+    assert tails.episode_peaks(x, 1.0, 10).tolist() == [9]
+    assert len(tails.episode_peaks(x, 10.0, 3)) == 0
+
+
+def test_a_slow_feature_is_fitted_on_its_episodes():
+    """A 300-row moving sum: its rows above u come in runs; the declustered fit counts
+    the episodes, and its tail is heavier than a fit on the autocorrelated rows."""
+    rng = np.random.default_rng(4)
+    slow = np.convolve(rng.standard_t(3, 60_000), np.ones(300), "valid")[:, None]
+    rows = tails.fit(slow, [True])
+    episodes = tails.fit(slow, [True], runs=[300])
+    assert episodes["runs"] == [300] and rows["runs"] == [1]
+    n_above = int(np.sum(np.abs(slow) > episodes["body"][0][-1]))
+    assert episodes["episodes"][0] < n_above / 20 and rows["episodes"][0] == n_above
+    far = np.array([[np.abs(slow).max() * 1.5]])
+    assert tails.Tails(episodes).surprise(far) < tails.Tails(rows).surprise(far)
+
+
+def test_combined_is_the_bonferroni_adjusted_smallest_probability():
+    S = np.array([[0.1, 0.2, 0.3], [5.0, 1.0, 0.0]])
+    np.testing.assert_allclose(tails.combined(S), [0.0, math.log10(3) - 5.0])
+
+
+def test_events_fold_within_the_gap():
+    t = np.arange(10.0) * 60
+    flags = np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 1], bool)
+    assert budget.events(t, flags, 120.0) == [(0, 1), (4, 4), (9, 9)]
+    assert budget.events(t, flags, 180.0) == [(0, 4), (9, 9)]
+    assert budget.count(t, flags.astype(float), 0.5, 120.0) == 3
+    assert budget.events(t, np.zeros(10, bool), 1.0) == []
+
+
+def test_threshold_gives_the_budget_in_and_out_of_sample():
+    """iid heavy-tailed scores one a minute: 5 days to calibrate, 60 unseen days."""
+    rng = np.random.default_rng(5)
+    step, gap, per_day = 60.0, 120.0, 2.0
+    t = np.arange(5 * 1440) * step
+    z, info = budget.threshold(t, rng.standard_t(5, len(t)), gap, per_day)
+    assert info["budget_peaks"] >= budget.N_PEAKS and 0 <= info["budget_xi"] <= tails.XI_MAX
+    t2 = np.arange(60 * 1440) * step
+    seen = len(budget.events(t2, rng.standard_t(5, len(t2)) > z, gap)) / 60
+    assert per_day / 2 <= seen <= per_day * 2, seen
+    # a budget above every event's rate: the empirical level
+    z_all, _ = budget.threshold(t[:200], np.arange(200.0), gap, 1e9)
+    assert z_all <= 199
+
+
+def test_trim_drops_the_worst_events_within_the_cap():
+    t = np.arange(2000) * 30.0  # 16.7 hours: events above the one-an-hour level go
+    s = np.random.default_rng(6).normal(size=2000)
+    s[500:505] = 40.0
+    s[1500] = 30.0
+    keep = budget.trim_mask(t, s, 60.0, 300.0, cap=0.05)  # each with 300 s (10 rows) after
+    assert not keep[500:515].any() and not keep[1500:1511].any() and keep[516:1499].any()
+    assert np.count_nonzero(~keep) <= 100
+    assert budget.trim_mask(t, s, 60.0, 300.0, cap=0.0).all()
+
+
+def test_holdout_limit_is_a_poisson_quantile():
+    assert budget.holdout_limit(2.0, 0.05, 10.0) == 5  # lambda 1: P(N <= 5) = 0.9994
+    assert budget.holdout_limit(2.0, 1e-6, 10.0) == 1  # a sliver of time: 1 is no evidence
+    lam = 10.0 * 2.0 * 5
+    n = budget.holdout_limit(2.0, 5, 10.0)
+    assert lam < n < lam + 4 * math.sqrt(lam)
