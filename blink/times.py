@@ -62,18 +62,24 @@ def iso_or_none(t: datetime | float | None) -> str | None:
 
 # ---- parsing one cell ---------------------------------------------------------------------------
 
-def parse_iso(text: str) -> datetime:
-    """ISO-8601 with 0-9 fraction digits (the first 6 count), `T` or a space; a time without
-    a zone, or a bare date, is UTC. Raises TimeError (OverflowError: beyond year 1 / 9999)."""
+def from_iso(text: str) -> datetime:
+    """`datetime.fromisoformat` taking 0-9 fraction digits (the first 6 count): naive or aware
+    as written. Raises TimeError naming the text."""
     trimmed = text
     if "." in trimmed:  # fromisoformat takes at most 6 fraction digits: drop the rest
         head, _, frac = trimmed.partition(".")
         digits = len(frac) - len(frac.lstrip("0123456789"))
         trimmed = f"{head}.{frac[:min(digits, 6)]}{frac[digits:]}"
     try:
-        t = datetime.fromisoformat(trimmed)
+        return datetime.fromisoformat(trimmed)
     except ValueError:
         raise TimeError(f"not ISO-8601: {text[:40]!r}") from None
+
+
+def parse_iso(text: str) -> datetime:
+    """ISO-8601 with 0-9 fraction digits (the first 6 count), `T` or a space; a time without
+    a zone, or a bare date, is UTC. Raises TimeError (OverflowError: beyond year 1 / 9999)."""
+    t = from_iso(text)
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 

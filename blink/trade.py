@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from blink.times import TimeError, from_iso
+
 SIDES = frozenset({"buy", "sell"})
 MAX_ID = 2**63 - 1  # the trades.trade_id column is a bigint
 MAX_EXPONENT = 30  # decimals beyond 1e±30 are garbage (and would poison a whole DB batch)
@@ -44,14 +46,9 @@ def parse_time(value: object) -> datetime:
             return datetime.fromisoformat(value)
         except ValueError:
             pass  # the general path below names the problem
-    text = value
-    if "." in text:  # fromisoformat takes at most 6 fractional digits: trim nanoseconds
-        head, _, frac = text.partition(".")
-        digits = len(frac) - len(frac.lstrip("0123456789"))
-        text = f"{head}.{frac[:min(digits, 6)]}{frac[digits:]}"
     try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
+        t = from_iso(value)  # nanoseconds trimmed to microseconds
+    except TimeError:
         raise TradeError(f"time: not ISO-8601: {value[:40]!r}") from None
     if t.tzinfo is None:
         raise TradeError(f"time: no timezone: {value[:40]!r}")
