@@ -142,8 +142,9 @@ def fit(data, settings, feature_names=FEATURE_NAMES, ts=None) -> FitResult:
     # the threshold on at most SAMPLE_ROWS rows evenly spaced through the window, as the
     # forest's (`trainer.SAMPLE_ROWS`): a 12-hour window of ticks is ~200,000 rows
     pick = np.linspace(0, len(X) - 1, min(len(X), SAMPLE_ROWS)).round().astype(np.int64)
-    X = X[pick]
-    times = times[pick] if times is not None and len(times) == len(pick) else times
+    if times is not None and len(times) != len(X):
+        raise ValueError(f"{len(times)} times for {len(X)} rows")
+    X, times = X[pick], (times[pick] if times is not None else None)
     scores = scorer.score_samples(X)
     thr = threshold(scores, times, settings)
     return FitResult(model=None, forest=scorer, feature_names=tuple(feature_names),
