@@ -15,7 +15,8 @@ run: setup  ## the service on embedded defaults (live Coinbase feed)
 	$(PY) -m blink run
 
 demo: setup  ## the service on the seeded synthetic feed, with labelled anomalies
-	$(PY) -m blink run --source synthetic --speed 10
+	# the stream injects an anomaly every 10-20 minutes (~100 a day): a budget of that rate
+	BLINK_ALERTS_PER_DAY=100 $(PY) -m blink run --source synthetic --speed 10
 
 test: setup  ## the whole suite (services: PostgreSQL + Redis on 127.0.0.1; Chromium for e2e)
 	$(RUN) pytest

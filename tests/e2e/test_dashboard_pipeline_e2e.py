@@ -30,6 +30,9 @@ ENV = {  # a model after ~2 event minutes; retrain every 10 event minutes
     "BLINK_TRAIN_MIN_ROWS": "90", "BLINK_RETRAIN_SECONDS": "600",
     "BLINK_N_ESTIMATORS": "50", "BLINK_REGISTRY_POLL_SECONDS": "2",
     "MLFLOW_DISABLE_TELEMETRY": "true", "LOG_LEVEL": "INFO",
+    # the synthetic stream injects an anomaly every 10-20 event minutes (~100 a day): a budget
+    # of that rate, as `make demo` runs it (the default 2 a day is for a market)
+    "BLINK_ALERTS_PER_DAY": "100",
 }
 STATES = {"Warming up", "Normal", "Anomaly", "Feed down"}
 
