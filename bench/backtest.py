@@ -159,7 +159,7 @@ def write_series(path: Path, n: int = ROWS, seed: int = 6) -> int:
 def row_stream(path: Path, base: config.Settings, workers: int) -> tuple[float, int]:
     """rows/s of `python -m blink backtest` on a bar or series file (planned as the command
     plans it), and its retrains."""
-    settings = sampling.plan(base, files.sniff(path), files.read(path, base.pair))
+    settings = sampling.plan(base, files.sniff(path).format, files.read(path, base.pair))
     t0 = time.perf_counter()
     bt = whole(path, path.with_suffix(".scores.csv"), settings, workers=workers)
     return ROWS / (time.perf_counter() - t0), len(bt.fits)
