@@ -256,7 +256,8 @@ def render(results: dict, settings, seconds: float, family_seconds: dict,
         f"## 1. Synthetic stream, demo rate ({len(ev.SEEDS)} seeds × {ev.HOURS:g} h)",
         "`blink.feeds.synthetic`: an anomaly every 10–20 minutes, the four kinds in turn, run "
         "with the budget `make demo` uses: its own rate, `alerts_per_day` = 100 (every other "
-        "family runs the default). The labels mark the whole anomaly. The first anomaly of each seed falls in the warm-up.",
+        "family runs the default). The labels mark the whole anomaly. The first anomaly of each "
+        "seed falls in the warm-up.",
         family_table(syn), kind_table(syn), misses(syn),
         f"## 2. Synthetic stream, realistic rate ({len(ev.SEEDS)} seeds × {ev.HOURS:g} h)",
         f"The same source with `spacing` = {ev.RARE_SPACING[0] / 3600:g}–"
