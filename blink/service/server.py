@@ -9,14 +9,13 @@ import gc
 from aiohttp import web
 
 from blink.config import Settings
+from blink.web.runner import BlinkRunner
 
 
 async def _serve(app: web.Application, settings: Settings) -> None:
     """Start every context, serve until cancelled, clean up. Unlike `web.run_app`, a context
     failing at start-up has the ones started before it cleaned up (embedded PostgreSQL
     stopped, sessions closed) before the error is reported."""
-    from blink.web.runner import BlinkRunner
-
     runner = BlinkRunner(app, handle_signals=True, access_log=None)
     try:
         await runner.setup()
