@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # flags shared by every subcommand that builds Settings: flag -> Settings field
 COMMON = {
-    "--data-dir": "data_dir", "--pair": "pair", "--pg-dsn": "pg_dsn",
+    "--data-dir": "data_dir", "--pair": "pair", "--pairs": "pairs", "--pg-dsn": "pg_dsn",
     "--log-level": "log_level", "--log-format": "log_format",
     "--mlflow-tracking-uri": "mlflow_tracking_uri",
 }

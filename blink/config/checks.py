@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from blink.config.declared import ROLES, ConfigError, Settings
+
+PRODUCT = re.compile(r"[A-Z0-9]{2,10}-[A-Z0-9]{2,10}")  # Coinbase product ids: BTC-USD, ETH-USDC
 
 
 def validate(s: Settings) -> None:
     def bad(name: str, why: str) -> ConfigError:
         f = next(f for f in dataclasses.fields(Settings) if f.name == name)
-        return ConfigError(f"{f.metadata['env']}={getattr(s, name)!r}: {why}")
+        value = getattr(s, name)
+        value = ",".join(value) if isinstance(value, tuple) else value
+        return ConfigError(f"{f.metadata['env']}={value!r}: {why}")
 
+    for product in s.pairs:
+        if not PRODUCT.fullmatch(product):
+            raise bad("pairs", f"{product!r} is not a product id like BTC-USD")
+    if len(set(s.pairs)) != len(s.pairs):
+        raise bad("pairs", "a product is listed twice")
     if not 0 < s.port < 65536:
         raise bad("port", "port out of range 1-65535")
     if not 0 < s.redis_port < 65536:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,11 @@ def _s(default: Any, env: str, toml: str, help: str, choices: tuple = ()) -> Any
 @dataclass(frozen=True, slots=True)
 class Settings:
     # --- service ---
-    pair: str = _s("BTC-USD", "PAIR", "pair", "Product to ingest and score.")
+    pair: str = _s("BTC-USD", "PAIR", "pair", "Product to ingest and score (one).")
+    pairs: tuple[str, ...] = _s((), "PAIRS", "pairs",
+                                "Products to ingest and score, a comma list (the first is the "
+                                "default of the API and the dashboard); empty = `pair` alone. "
+                                "PAIR and PAIRS together are an error.")
     data_dir: Path = _s(Path("data"), "BLINK_DATA_DIR", "data_dir",
                         "Embedded PostgreSQL, MLflow store, spill files.")
     host: str = _s("127.0.0.1", "BLINK_HOST", "http.host", "Address the HTTP server binds.")
@@ -169,6 +174,18 @@ class Settings:
     def roles(self) -> frozenset[str]:
         parts = {r.strip() for r in self.role.split(",") if r.strip()}
         return frozenset({"ingest", "api", "train"} if "all" in parts else parts)
+
+    def model_name_for(self, product: str) -> str:
+        """The registered model of `product`: `model_name` for the first product (with one
+        product, exactly `model_name`, as always), `<model_name>-<product>` for the others."""
+        return self.model_name if product == self.pairs[0] else f"{self.model_name}-{product}"
+
+    def for_product(self, product: str) -> Settings:
+        """The settings one product's pipeline sees: that product alone, its model's name."""
+        if product not in self.pairs:
+            raise ConfigError(f"PAIRS={','.join(self.pairs)!r}: no product {product!r}")
+        return dataclasses.replace(self, pair=product, pairs=(product,),
+                                   model_name=self.model_name_for(product))
 
     @property
     def schema(self) -> str:

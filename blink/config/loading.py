@@ -77,11 +77,27 @@ def normalize_dsn(dsn: str) -> str:
     return f"postgresql://{rest}"
 
 
+def _products(values: dict[str, Any], layers: dict[str, int]) -> None:
+    """`pair` and `pairs` name the products; set in one layer (file, environment, flags) they
+    contradict each other: an error. Set in different layers, the later one wins. Afterwards
+    `pairs` lists every product and `pair` is the first."""
+    if "pair" in layers and "pairs" in layers:
+        if layers["pair"] == layers["pairs"]:
+            where = ("the config file", "the environment (PAIR and PAIRS)",
+                     "the flags (--pair and --pairs)")[layers["pair"]]
+            raise ConfigError(f"PAIR={values['pair']!r} and PAIRS={','.join(values['pairs'])!r}"
+                              f" both set in {where}: set PAIRS alone for several products")
+        del values["pairs" if layers["pair"] > layers["pairs"] else "pair"]
+    pairs = values.get("pairs") or (values.get("pair", FIELDS["pair"].default),)
+    values["pairs"], values["pair"] = tuple(pairs), pairs[0]
+
+
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
          flags: Mapping[str, Any] | None = None) -> Settings:
     """Build Settings from defaults < TOML file < environment < flags (field name -> value)."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
+    layers: dict[str, int] = {}  # pair/pairs -> 0 file, 1 environment, 2 flags
     explicit = path is not None or "BLINK_CONFIG" in env
     path = Path(path or env.get("BLINK_CONFIG", "config.toml"))
     if path.exists():
@@ -93,18 +109,22 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
             if key not in BY_TOML:
                 raise ConfigError(f"{path}: unknown key {key!r}")
             values[BY_TOML[key].name] = _convert(BY_TOML[key], raw, f"{path}:{key}")
+            layers[BY_TOML[key].name] = 0
     elif explicit:
         raise ConfigError(f"--config={str(path)!r}: file not found")
     for f in FIELDS.values():
         name = f.metadata["env"]
         if name in env and env[name] != "":
             values[f.name] = _convert(f, env[name], name)
+            layers[f.name] = 1
     for name, raw in (flags or {}).items():
         if raw is None:
             continue
         if name not in FIELDS:
             raise ConfigError(f"--{name.replace('_', '-')}={raw!r}: unknown setting")
         values[name] = _convert(FIELDS[name], raw, f"--{name.replace('_', '-')}")
+        layers[name] = 2
+    _products(values, {k: v for k, v in layers.items() if k in ("pair", "pairs")})
     if "pg_dsn" in values:
         values["pg_dsn"] = normalize_dsn(values["pg_dsn"])
     if "log_level" in values:

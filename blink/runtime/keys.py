@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 HEALTH: web.AppKey[Health] = web.AppKey("health")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+# Per product (settings.pairs): the dicts hold every product; the single keys the FIRST
+# product's entry (the seed's single-product contract)
 LATEST: web.AppKey[Latest] = web.AppKey("latest")
+LATESTS: web.AppKey[dict[str, Latest]] = web.AppKey("latests")
 WARMUP: web.AppKey[Warmup] = web.AppKey("warmup")  # history loading, first model (/readyz)
 EXECUTOR: web.AppKey[Executor] = web.AppKey("executor", Executor)
 WORKER: web.AppKey[Executor] = web.AppKey("worker", Executor)  # the model worker process
@@ -43,8 +46,10 @@ REDIS: web.AppKey[Redis | None] = web.AppKey("redis")  # None when not configure
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http", aiohttp.ClientSession)
 # pipeline pieces, set by their own cleanup contexts (see service/app.py)
 TAPE: web.AppKey[Tape] = web.AppKey("tape")
+TAPES: web.AppKey[dict[str, Tape]] = web.AppKey("tapes")
 WRITER: web.AppKey[Writer] = web.AppKey("writer")
 DETECTOR: web.AppKey[Detector] = web.AppKey("detector")
+DETECTORS: web.AppKey[dict[str, Detector]] = web.AppKey("detectors")
 MODEL: web.AppKey[ModelSlot] = web.AppKey("model")  # the served model's slot
 MODEL_RELOAD: web.AppKey[asyncio.Event] = web.AppKey("model_reload", asyncio.Event)
 # live updates: "tick", "anomaly_start", "anomaly_end"

@@ -118,3 +118,41 @@ def test_readme_table_lists_every_setting():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for f in config.FIELDS.values():
         assert f"`{f.metadata['env']}`" in readme, f.metadata["env"]
+
+
+def test_pairs_list_products_and_pair_means_one():
+    assert config.load(env={}).pairs == ("BTC-USD",)
+    assert config.load(env={"PAIR": "ETH-USD"}).pairs == ("ETH-USD",)
+    s = config.load(env={"PAIRS": "ETH-USD, SOL-USD,BTC-USD"})
+    assert s.pairs == ("ETH-USD", "SOL-USD", "BTC-USD") and s.pair == "ETH-USD"
+    s = config.load(env={}, flags={"pairs": "SOL-USD,ETH-USD"})
+    assert (s.pair, s.pairs) == ("SOL-USD", ("SOL-USD", "ETH-USD"))
+
+
+def test_pair_and_pairs_in_one_layer_is_an_error_a_later_layer_wins(tmp_path):
+    with pytest.raises(config.ConfigError, match="PAIR.*PAIRS.*both set in the environment"):
+        config.load(env={"PAIR": "BTC-USD", "PAIRS": "ETH-USD,BTC-USD"})
+    with pytest.raises(config.ConfigError, match="both set in the flags"):
+        config.load(env={}, flags={"pair": "BTC-USD", "pairs": "ETH-USD"})
+    toml = tmp_path / "c.toml"
+    toml.write_text('pair = "BTC-USD"\n')  # the shipped file names one pair; PAIRS overrides it
+    assert config.load(toml, env={"PAIRS": "ETH-USD,SOL-USD"}).pairs == ("ETH-USD", "SOL-USD")
+    assert config.load(toml, env={}, flags={"pair": "SOL-USD"}).pairs == ("SOL-USD",)
+
+
+@pytest.mark.parametrize("value", ["btc-usd", "BTC", "BTC-USD,BTC-USD", "BTC_USD"])
+def test_bad_pairs_are_refused(value):
+    with pytest.raises(config.ConfigError, match="PAIRS"):
+        config.load(env={"PAIRS": value})
+
+
+def test_per_product_settings_name_the_models():
+    one = config.load(env={})
+    assert one.for_product("BTC-USD").model_name == one.model_name  # one product: MODEL_NAME
+    s = config.load(env={"PAIRS": "BTC-USD,ETH-USD", "MODEL_NAME": "m"})
+    eth = s.for_product("ETH-USD")
+    assert (eth.pair, eth.pairs, eth.model_name) == ("ETH-USD", ("ETH-USD",), "m-ETH-USD")
+    assert s.for_product("BTC-USD").model_name == "m"
+    assert eth.for_product("ETH-USD") == eth  # idempotent
+    with pytest.raises(config.ConfigError, match="no product 'SOL-USD'"):
+        s.for_product("SOL-USD")
