@@ -35,7 +35,7 @@ mlflow-ui: setup  ## browse runs and registry of the store Blink uses
 	$(RUN) mlflow ui --backend-store-uri "$$($(PY) -c 'from blink import config; print(config.load().mlflow_uri)')" --port 5000 --workers 1
 
 check-deploy: setup
-	$(RUN) pytest -q tests/test_deploy.py
+	$(RUN) pytest -q tests/e2e/test_deploy.py
 
 image:  ## build the container image, smoke-run it, stop it under load (podman or docker)
 	bash deploy/image.sh
