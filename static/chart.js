@@ -71,7 +71,7 @@
       paper_bgcolor: "#12161c", plot_bgcolor: "#12161c", font: {color: C.text, size: 11},
       margin: {l: 64, r: 14, t: 26, b: 40}, hovermode: "x unified", uirevision: String(minutes),
       showlegend: true, legend: {orientation: "h", x: 0, y: 1.06, font: {color: C.muted}},
-      xaxis: {...axis, type: "date", anchor: "y2"},
+      xaxis: {...axis, type: "date", anchor: "y2", automargin: true},  // 2-line/tilted ticks
       yaxis: {...axis, domain: [0.34, 1], tickformat: ",.0f", title: {text: "USD"}},
       yaxis2: {...axis, domain: [0, 0.28], title: {text: "score"},
                ...(range ? {range, autorange: false} : {autorange: true})},
