@@ -82,3 +82,47 @@ async def events_in_range(conn: asyncpg.Connection, product_id: str, start: date
 async def events_page(conn: asyncpg.Connection, product_id: str, since: datetime | None,
                       before: datetime | None, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(EVENTS_PAGE, product_id, since, before, limit)
+
+
+# ------------------------------------------------------------------ the products overview
+# One round trip for every product each (unnest + LATERAL, on the primary key and the
+# anomalies_time index). The sparkline is anchored at each product's own newest feature row,
+# like `series`; only scored rows, the lowest score of each bucket.
+SPARKS = """
+SELECT p.product_id, s.time, s.score_raw
+FROM unnest($1::text[]) AS p(product_id)
+CROSS JOIN LATERAL (
+    SELECT max(f.time) AS time, min(f.score_raw) AS score_raw
+    FROM features f
+    WHERE f.product_id = p.product_id AND f.score_raw IS NOT NULL
+      AND f.time > (SELECT max(time) FROM features WHERE product_id = p.product_id)
+                   - make_interval(secs => $2)
+    GROUP BY date_bin(make_interval(secs => $3), f.time, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+) s
+ORDER BY p.product_id, s.time
+"""
+
+LAST_EVENTS = """
+SELECT p.product_id, a.start_time, a.end_time, a.peak_score, a.explanation
+FROM unnest($1::text[]) AS p(product_id)
+CROSS JOIN LATERAL (
+    SELECT start_time, end_time, peak_score, explanation FROM anomalies
+    WHERE product_id = p.product_id ORDER BY start_time DESC LIMIT 1
+) a
+"""
+
+
+async def sparks(conn: asyncpg.Connection, products: list[str], seconds: float, points: int
+                 ) -> dict[str, list[asyncpg.Record]]:
+    """Per product, its last `seconds` of scores (event time) in at most `points` buckets."""
+    width = seconds / (points - 1)  # aligned buckets: a span can straddle one more
+    out: dict[str, list[asyncpg.Record]] = {p: [] for p in products}
+    for r in await conn.fetch(SPARKS, products, seconds, width):
+        out[r["product_id"]].append(r)
+    return out
+
+
+async def last_events(conn: asyncpg.Connection, products: list[str]
+                      ) -> dict[str, asyncpg.Record]:
+    """Per product that has one, its newest anomaly event."""
+    return {r["product_id"]: r for r in await conn.fetch(LAST_EVENTS, products)}

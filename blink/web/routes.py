@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from blink.runtime import keys
-from blink.web import api, dashboard, security, sse, stream
+from blink.web import api, dashboard, products, security, sse, stream
 from blink.web import exposition as metrics
 
 
@@ -20,5 +20,5 @@ def setup_web(app: web.Application) -> None:
     app.middlewares.extend([security.errors_middleware, security.auth_middleware])
     app.on_response_prepare.append(security.security_headers)
     app.on_shutdown.append(stream.on_shutdown)
-    for table in (api.routes, metrics.routes, stream.routes, dashboard.routes):
+    for table in (api.routes, products.routes, metrics.routes, stream.routes, dashboard.routes):
         app.add_routes(table)

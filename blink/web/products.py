@@ -1,0 +1,102 @@
+"""GET /api/products: every product's state in one call (the dashboard's overview).
+
+One entry per product, in `settings.pairs` order: its in-memory latest state (ready or why
+not, price, score, threshold, model, trade rate), its newest anomaly event and a score
+sparkline of its last SPARK_SECONDS of event time (at most SPARK_POINTS points), both read in
+one query each for all products (store/reads.py). `default` is the first product (the one
+/score and the dashboard show without `?product=`).
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from blink.detect.latest import Latest
+from blink.runtime import keys
+from blink.store import reads as queries
+from blink.times import iso_or_none
+from blink.web import scoring
+
+routes = web.RouteTableDef()
+
+SPARK_SECONDS = 1800.0
+SPARK_POINTS = 120
+
+
+def latests(app: web.Application) -> dict[str, Latest]:
+    """Every product's latest state in `settings.pairs` order. An app that keeps no
+    per-product state (LATESTS unset) has the first product's alone."""
+    known = app.get(keys.LATESTS) or {app[keys.LATEST].product_id: app[keys.LATEST]}
+    return {p: known[p] for p in app[keys.SETTINGS].pairs if p in known}
+
+
+def served_model(app: web.Application, product: str):
+    """The model scoring `product` (its detector's; the first product's: also the registry
+    slot's), or None."""
+    detector = (app.get(keys.DETECTORS) or {}).get(product)
+    if detector is not None and detector.model is not None:
+        return detector.model
+    return scoring.current_model(app) if product == app[keys.SETTINGS].pair else None
+
+
+def first_line(explanation: list | None) -> str | None:
+    """The first explanation line as the dashboard shows it: the model's own wording, or
+    (events stored before explanations had a text) the feature and its value or z."""
+    if not explanation:
+        return None
+    item = explanation[0]
+    if not isinstance(item, dict):
+        return str(item)
+    if isinstance(item.get("text"), str):
+        return item["text"]
+    value = item.get("z", item.get("value"))
+    name = str(item.get("feature", "?"))
+    return f"{name} {value:+.2f}{'σ' if 'z' in item else ''}" if isinstance(
+        value, int | float) else name
+
+
+def product_state(latest: Latest, model) -> dict:
+    ready = not (latest.not_ready or latest.features is None or latest.score_raw is None)
+    anomaly_score = getattr(model, "anomaly_score", None)
+    return {
+        "product_id": latest.product_id,
+        "ready": ready,
+        "reason": None if ready else latest.not_ready or "no_features",
+        "price": latest.price,
+        "as_of": iso_or_none(latest.as_of),
+        "score_raw": latest.score_raw,
+        "anomaly_score": anomaly_score(latest.score_raw) if ready and anomaly_score else None,
+        "anomaly": ready and latest.anomaly,
+        "threshold": latest.threshold if latest.threshold is not None else getattr(
+            model, "threshold", None),
+        "model": latest.model,
+        "trade_rate": latest.trade_rate,
+    }
+
+
+def event_summary(r) -> dict | None:
+    if r is None:
+        return None
+    return {"start": iso_or_none(r["start_time"]), "end": iso_or_none(r["end_time"]),
+            "peak_score": r["peak_score"],
+            "explanation": first_line(json.loads(r["explanation"]) if r["explanation"] else [])}
+
+
+@routes.get("/api/products")
+async def products(request: web.Request) -> web.Response:
+    app = request.app
+    states = latests(app)
+    names = list(states)
+    async with app[keys.POOL].acquire() as conn:
+        sparks = await queries.sparks(conn, names, SPARK_SECONDS, SPARK_POINTS)
+        events = await queries.last_events(conn, names)
+    items = [{**product_state(latest, served_model(app, p)),
+              "last_anomaly": event_summary(events.get(p)),
+              "spark": [[iso_or_none(r["time"]), r["score_raw"]] for r in sparks[p]]}
+             for p, latest in states.items()]
+    # the market context (whether a move is shared) comes with the detection's per-product
+    # work; until then there is none to show
+    return web.json_response({"products": items, "default": app[keys.SETTINGS].pair,
+                              "market": None})
