@@ -1,7 +1,8 @@
 /* Blink dashboard chart: price with anomaly markers and event shading (plus the synthetic
  * source's labelled windows), and under it the score with its threshold and the anomalous
  * zone. score_raw is sklearn's score_samples: LOWER = more anomalous. Drawn with the plotly.js
- * served from the installed plotly package. Exposes window.blinkChart.draw(el, data, minutes). */
+ * served from the installed plotly package. Exposes window.blinkChart.draw(el, data, revision):
+ * the zoom is kept while `revision` stays the same (the product and the range). */
 "use strict";
 
 (() => {
@@ -29,7 +30,7 @@
     return [lo - pad, hi + pad];
   }
 
-  function draw(chart, d, minutes) {
+  function draw(chart, d, revision) {
     const flagged = d.times.map((t, i) => d.anomaly[i] ? i : -1).filter((i) => i >= 0);
     const peaks = d.events.map((e) => ({t: e.peak_time, p: nearestPrice(d.times, d.prices,
       e.peak_time), e}));
@@ -69,7 +70,7 @@
     const axis = {gridcolor: C.grid, zerolinecolor: C.grid, linecolor: C.grid, color: C.muted};
     const layout = {
       paper_bgcolor: "#12161c", plot_bgcolor: "#12161c", font: {color: C.text, size: 11},
-      margin: {l: 64, r: 14, t: 26, b: 40}, hovermode: "x unified", uirevision: String(minutes),
+      margin: {l: 64, r: 14, t: 26, b: 40}, hovermode: "x unified", uirevision: String(revision),
       showlegend: true, legend: {orientation: "h", x: 0, y: 1.06, font: {color: C.muted}},
       xaxis: {...axis, type: "date", anchor: "y2", automargin: true},  // 2-line/tilted ticks
       yaxis: {...axis, domain: [0.34, 1], tickformat: ",.0f", title: {text: "USD"}},

@@ -2,7 +2,11 @@
  * Live over Server-Sent Events (a push schedules a throttled refresh of /demo/data and
  * /api/anomalies); falls back to polling when the stream breaks, and says so. The chart is
  * chart.js, the table table.js, formatting format.js. No inline script anywhere (strict CSP);
- * all text goes in with textContent. */
+ * all text goes in with textContent.
+ * Several products: the view shows one (`?product=P` in the URL, default the first), passes it
+ * to every data request and ignores the stream events of the others; the overview
+ * (overview.js) shows all of them and switches the view in place (history.pushState: reload
+ * keeps the choice, back and forward move between the products seen). */
 "use strict";
 
 (() => {
@@ -18,10 +22,19 @@
   const {fmtPrice, fmtNum, fmtTime, fmtDateTime, fmtAge, ago} = window.blinkFormat;
   const $ = (id) => document.getElementById(id);
   const chart = $("chart");
+  const PRODUCTS = (document.body.dataset.products || document.body.dataset.pair).split(",");
+  const DEFAULT = document.body.dataset.default || PRODUCTS[0];
+  let product = productFromUrl();
+  let overview = null;
   let token = initToken();
   let minutes = Number(localStorage.getItem(RANGE_KEY)) || 60;
   let lastRefresh = 0, refreshTimer = null, inFlight = false, pollTimer = null;
   let source = null, failures = 0;
+
+  function productFromUrl() {
+    const p = new URLSearchParams(location.search).get("product");
+    return PRODUCTS.includes(p) ? p : DEFAULT;
+  }
 
   function initToken() {
     const hash = new URLSearchParams(location.hash.slice(1));
@@ -107,9 +120,7 @@
     }
   }
 
-  function onTick(raw) {  // the readouts move with every push; the chart at the throttle
-    let t;
-    try { t = JSON.parse(raw); } catch { return; }
+  function onTick(t) {  // the readouts move with every push; the chart at the throttle
     if (t.price != null) $("r-price").textContent = fmtPrice(t.price);
     if (t.trade_rate != null) $("r-rate").textContent = fmtNum(t.trade_rate, 1);
     const score = $("r-score");
@@ -126,18 +137,21 @@
     if (inFlight) { scheduleRefresh(); return; }
     inFlight = true;
     lastRefresh = Date.now();
+    const shown = product, q = "product=" + encodeURIComponent(product);
     try {
-      const [d, a] = await Promise.all([getJSON("/demo/data?minutes=" + minutes),
-                                        getJSON("/api/anomalies?limit=20")]);
+      const [d, a] = await Promise.all([getJSON("/demo/data?minutes=" + minutes + "&" + q),
+                                        getJSON("/api/anomalies?limit=20&" + q)]);
+      if (shown !== product) return;  // switched meanwhile: the finally block reloads
       setStatus(d.status);
       setReadouts(d);
-      window.blinkChart.draw(chart, d, minutes);
+      window.blinkChart.draw(chart, d, product + " " + minutes);
       window.blinkTable.draw($("anomalies"), $("anomaly-count"), a.anomalies);
       if ($("token-form").hidden) showBanner("");
     } catch (err) {
       if (err.message !== "unauthorized") showBanner("Cannot load data: " + err.message);
     } finally {
       inFlight = false;
+      if (shown !== product) scheduleRefresh(true);
     }
   }
 
@@ -173,9 +187,20 @@
       setMode("live", "Live (push)");
       scheduleRefresh(true);
     });
-    es.addEventListener("tick", (ev) => { onTick(ev.data); scheduleRefresh(false); });
+    es.addEventListener("tick", (ev) => {
+      const t = parse(ev.data);
+      if (!t) return;
+      if (overview) overview.tick(productOf(t), t);
+      if (productOf(t) !== product) return;  // another product's: its card only
+      onTick(t);
+      scheduleRefresh(false);
+    });
     for (const kind of ["anomaly_start", "anomaly_end", "model", "lag"]) {
-      es.addEventListener(kind, () => scheduleRefresh(true));
+      es.addEventListener(kind, (ev) => {
+        if (overview) overview.soon();
+        const t = parse(ev.data);
+        if (!t || productOf(t) === product) scheduleRefresh(true);
+      });
     }
     es.onerror = () => {
       failures += 1;
@@ -187,6 +212,26 @@
         setMode("connecting", "Reconnecting…");
       }
     };
+  }
+
+  function parse(raw) {
+    try { return JSON.parse(raw); } catch { return null; }
+  }
+
+  // events without a product come from a single-product Blink: the first product's
+  const productOf = (payload) => payload.product_id || DEFAULT;
+
+  function showProduct(p, push) {  // switch the single-product view in place
+    if (p === product) return;
+    product = p;
+    if (push) history.pushState(null, "", "/demo?product=" + encodeURIComponent(p));
+    document.body.dataset.pair = p;
+    document.title = "Blink · " + p;
+    $("brand-pair").textContent = p;
+    for (const out of document.querySelectorAll(".readouts output")) out.textContent = "—";
+    window.blinkTable.reset();
+    if (overview) overview.select(p);
+    scheduleRefresh(true);
   }
 
   function selectRange(m) {
@@ -209,6 +254,10 @@
       showBanner("");
       location.reload();
     });
+    if ($("overview")) {
+      overview = window.blinkOverview.start({getJSON, onSelect: (p) => showProduct(p, true)});
+    }
+    window.addEventListener("popstate", () => showProduct(productFromUrl(), false));
     selectRange([5, 60, 1440].includes(minutes) ? minutes : 60);
     setInterval(() => { if (Date.now() - lastRefresh > SAFETY_MS) refresh(); }, SAFETY_MS / 3);
     connect();

@@ -1,5 +1,6 @@
 /* Blink dashboard: the recent anomalies table (newest first, with explanations). Built with
- * DOM nodes and textContent only. Exposes window.blinkTable.draw(table, count, items). */
+ * DOM nodes and textContent only. Exposes window.blinkTable.draw(table, count, items), and
+ * reset() (another product shown: its rows are not new). */
 "use strict";
 
 (() => {
@@ -73,5 +74,10 @@
     firstTable = false;
   }
 
-  window.blinkTable = {draw};
+  function reset() {
+    seenEvents.clear();
+    firstTable = true;
+  }
+
+  window.blinkTable = {draw, reset};
 })();

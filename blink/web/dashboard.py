@@ -9,12 +9,14 @@ from __future__ import annotations
 import importlib.util
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
 
 from blink import __version__
 from blink.runtime import keys
+from blink.web import products
 
 routes = web.RouteTableDef()
 
@@ -39,16 +41,23 @@ def plotly_js() -> Path:
 
 @routes.get("/")
 async def index(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/demo")
+    product = request.query.get("product")
+    raise web.HTTPFound("/demo?" + urlencode({"product": product}) if product else "/demo")
 
 
 @routes.get("/demo")
 async def demo(request: web.Request) -> web.Response:
+    """The page for one product (`?product=`, default the first); with several products it
+    also carries the overview of all of them, which switches between them in place."""
     app = request.app
-    settings, latest = app[keys.SETTINGS], app[keys.LATEST]
+    settings = app[keys.SETTINGS]
+    product = request.query.get("product") or settings.pair
+    if product not in settings.pairs:
+        raise web.HTTPFound("/demo")
+    latest = products.latests(app).get(product, app[keys.LATEST])
     html = app[keys.TEMPLATES].get_template("demo.html").render(
-        pair=settings.pair, source=latest.source, version=__version__,
-        auth=bool(settings.api_token))
+        pair=product, products=settings.pairs, default=settings.pair, source=latest.source,
+        version=__version__, auth=bool(settings.api_token))
     return web.Response(text=html, content_type="text/html",
                         headers={"Cache-Control": "no-cache"})
 

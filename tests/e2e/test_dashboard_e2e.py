@@ -10,46 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from blink.runtime import keys
-from tests.support.browser import (
-    ARGS,
-    CHROMIUM,
-    Watched,
-    chart_trace_points,
-    rendered_markers,
-    require_chromium,
-)
-from tests.support.web import FakeModel, fill_latest, insert_event, insert_features, serve, web_app
+from tests.support.browser import Watched, chart_trace_points, open_page, rendered_markers
+from tests.support.web import FakeModel, fill_latest, insert_event, insert_features, serve
 
 pytestmark = pytest.mark.e2e
 WAIT = 15_000  # ms: generous upper bound for a condition the page will reach
-
-
-@pytest.fixture
-async def browser():
-    require_chromium()
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        await b.close()
-
-
-@pytest.fixture
-async def blink_app(pg_dsn, make_settings, aiohttp_server):
-    async def start(**overrides):
-        app = web_app(make_settings(pg_dsn=pg_dsn, source="synthetic", **overrides))
-        server = await aiohttp_server(app)
-        return app, f"http://127.0.0.1:{server.port}"
-    return start
-
-
-async def open_page(browser, url: str) -> Watched:
-    context = await browser.new_context(viewport={"width": 1440, "height": 900})
-    watched = Watched(await context.new_page())
-    await watched.page.goto(url)
-    return watched
 
 
 async def test_dashboard_live_updates(browser, blink_app):

@@ -138,3 +138,28 @@ async def test_token(make_app):
     assert (await client.get(f"/api/products?token={TOKEN}")).status == 401  # stream only
     r = await client.get("/api/products", headers={"Authorization": f"Bearer {TOKEN}"})
     assert r.status == 200 and len((await r.json())["products"]) == 2
+
+
+async def test_dashboard_page_keeps_the_product(make_app):
+    app, client = await make_app(per_product, pairs=PAIRS)
+    r = await client.get("/?product=ETH-USD", allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == "/demo?product=ETH-USD"
+    r = await client.get("/", allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == "/demo"
+    html = await (await client.get("/demo?product=ETH-USD")).text()
+    assert 'data-pair="ETH-USD"' in html and "<title>Blink · ETH-USD</title>" in html
+    assert html.count('class="card"') == 3 and 'data-products="BTC-USD,ETH-USD,SOL-USD"' in html
+    assert html.index('data-product="BTC-USD"') < html.index('data-product="SOL-USD"')
+    current = html.index('aria-current="page"')
+    assert html.rindex('data-product="', 0, current) == html.index('data-product="ETH-USD"')
+    for bad in ("DOGE-USD", "eth-usd", "<b>"):
+        r = await client.get("/demo", params={"product": bad}, allow_redirects=False)
+        assert r.status == 302 and r.headers["Location"] == "/demo", bad
+    assert 'data-pair="BTC-USD"' in await (await client.get("/demo")).text()
+
+
+async def test_dashboard_page_with_one_product_has_no_overview(make_app):
+    _, client = await make_app()
+    html = await (await client.get("/demo")).text()
+    assert 'id="overview"' not in html and 'class="card"' not in html
+    assert 'data-pair="BTC-USD"' in html

@@ -49,6 +49,14 @@ class Watched:
         return path
 
 
+async def open_page(browser, url: str, width: int = 1440, height: int = 900) -> Watched:
+    """A watched page in a fresh browser context of that viewport, at `url`."""
+    context = await browser.new_context(viewport={"width": width, "height": height})
+    watched = Watched(await context.new_page())
+    await watched.page.goto(url)
+    return watched
+
+
 async def chart_trace_points(page, name: str) -> int:
     """How many points the named Plotly trace of the chart holds."""
     return await page.evaluate(
