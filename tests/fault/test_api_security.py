@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 
@@ -20,6 +21,7 @@ PROTECTED = [
     ("POST", "/score", {"features": ROW}),
     ("GET", "/demo/data?minutes=5", None),
     ("GET", "/api/anomalies", None),
+    ("GET", "/api/products", None),
     ("GET", "/api/stream", None),
 ]
 OPEN = ["/healthz", "/readyz", "/metrics", "/demo", "/openapi.json", "/static/dashboard.js",
@@ -106,10 +108,13 @@ async def test_security_headers_everywhere(pg_dsn, make_settings, aiohttp_client
 
 async def test_dashboard_page_has_no_inline_script_and_escapes(pg_dsn, make_settings,
                                                                 aiohttp_client):
-    settings = make_settings(pg_dsn=pg_dsn, pair="<b>X</b>")
+    # the config refuses such product ids now; the page escapes them anyway (the overview too)
+    settings = dataclasses.replace(make_settings(pg_dsn=pg_dsn), pair="<b>X</b>",
+                                   pairs=("<b>X</b>", "<i>Y</i>"))
     client = await aiohttp_client(web_app(settings))
     html = await (await client.get("/demo")).text()
     assert "<b>X</b>" not in html and "&lt;b&gt;X&lt;/b&gt;" in html  # autoescaped
+    assert "<i>" not in html and 'data-product="&lt;i&gt;Y&lt;/i&gt;"' in html
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
     assert scripts and all('src="/static/' in attrs and body.strip() == ""
                            for attrs, body in scripts)
