@@ -58,19 +58,21 @@ def first_line(explanation: list | None) -> str | None:
 
 
 def product_state(latest: Latest, model) -> dict:
-    ready = not (latest.not_ready or latest.features is None or latest.score_raw is None)
+    """Ready and why not as GET /score says it; the threshold and the calibrated score from
+    the model serving the product (the latest state's threshold without one)."""
+    payload = latest.score_payload()
+    ready, reason = payload["ready"], payload.get("reason")
     anomaly_score = getattr(model, "anomaly_score", None)
     return {
         "product_id": latest.product_id,
         "ready": ready,
-        "reason": None if ready else latest.not_ready or "no_features",
+        "reason": reason,
         "price": latest.price,
         "as_of": iso_or_none(latest.as_of),
         "score_raw": latest.score_raw,
         "anomaly_score": anomaly_score(latest.score_raw) if ready and anomaly_score else None,
         "anomaly": ready and latest.anomaly,
-        "threshold": latest.threshold if latest.threshold is not None else getattr(
-            model, "threshold", None),
+        "threshold": model.threshold if model is not None else latest.threshold,
         "model": latest.model,
         "trade_rate": latest.trade_rate,
     }
