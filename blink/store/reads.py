@@ -91,12 +91,13 @@ async def events_page(conn: asyncpg.Connection, product_id: str, since: datetime
 SPARKS = """
 SELECT p.product_id, s.time, s.score_raw
 FROM unnest($1::text[]) AS p(product_id)
+CROSS JOIN LATERAL (SELECT max(time) AS end_time FROM features
+                    WHERE product_id = p.product_id) e
 CROSS JOIN LATERAL (
     SELECT max(f.time) AS time, min(f.score_raw) AS score_raw
     FROM features f
     WHERE f.product_id = p.product_id AND f.score_raw IS NOT NULL
-      AND f.time > (SELECT max(time) FROM features WHERE product_id = p.product_id)
-                   - make_interval(secs => $2)
+      AND f.time > e.end_time - make_interval(secs => $2)
     GROUP BY date_bin(make_interval(secs => $3), f.time, TIMESTAMPTZ '2000-01-01 00:00:00+00')
 ) s
 ORDER BY p.product_id, s.time
