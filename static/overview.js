@@ -34,10 +34,11 @@
     if (!m) return "";
     if (typeof m === "string") return m;
     if (typeof m.text === "string") return m.text;
-    if (Array.isArray(m.moving) && m.of != null) {
+    if (Array.isArray(m.moving) && m.of != null) {  // {"moving": [products], "of": N}
       const names = m.moving.map((x) => typeof x === "string" ? x : (x && x.product_id) || "?");
-      return "Market: " + names.length + " of " + m.of + " products moving" +
-        (names.length ? " (" + names.join(", ") + ")" : "");
+      if (!names.length) return "";  // a quiet market: no line
+      if (names.length === m.of) return "Market-wide: " + m.of + " of " + m.of + " products moving";
+      return "Market: " + names.length + " of " + m.of + " products moving: " + names.join(", ");
     }
     return "";
   }
