@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import expect
 
 from blink.runtime import keys
-from tests.support.browser import open_page
+from tests.support.browser import Watched, open_page
 from tests.support.products import PAIRS, per_product
 from tests.support.web import FakeModel, fill_latest, insert_event, insert_features, serve
 
@@ -215,3 +215,26 @@ async def test_date_axis_never_covers_the_table_heading(browser, blink_app, prod
         await w.screenshot(f"dashboard_layout_{products}p_{width}x{height}.png")
         assert w.errors == []
         await page.context.close()
+
+
+async def test_market_line(browser, blink_app):
+    """The market context line, from /api/products' "market" (set here on the way to the
+    page, whatever the app gives)."""
+    app, base = await blink_app(per_product, pairs=PAIRS)
+    await three_products(app)
+    context = await browser.new_context()
+    page = await context.new_page()
+    w = Watched(page)
+
+    async def with_market(route):
+        response = await route.fetch()
+        body = await response.json()
+        body["market"] = {"moving": ["BTC-USD", "ETH-USD"], "of": 3, "as_of": None}
+        await route.fulfill(response=response, json=body)
+
+    await page.route("**/api/products", with_market)
+    await page.goto(f"{base}/demo")
+    await expect(page.locator("#market")).to_have_text(
+        "Market: 2 of 3 products moving: BTC-USD, ETH-USD", timeout=WAIT)
+    assert await page.locator("#market").is_visible()
+    assert w.errors == []
