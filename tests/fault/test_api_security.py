@@ -26,7 +26,7 @@ PROTECTED = [
 ]
 OPEN = ["/healthz", "/readyz", "/metrics", "/demo", "/openapi.json", "/static/dashboard.js",
         "/static/chart.js", "/static/table.js", "/static/format.js",
-        "/static/dashboard.css", "/static/vendor/plotly.min.js"]
+        "/static/dashboard.css", "/static/overview.js", "/static/vendor/plotly.min.js"]
 
 
 @pytest.fixture
