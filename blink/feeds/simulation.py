@@ -77,7 +77,8 @@ class Market:
                  price: float = 100_000.0, spacing: tuple[float, float] = (600.0, 1200.0),
                  labels: list[dict] | None = None, tag: bool = False) -> None:
         """`tag`: its anomalies' labels name the product (a market of several products);
-        `shocks` (filled by `synthetic.Markets`) are market-wide anomalies that hit it too."""
+        `shocks` (filled by `synthetic.Markets`, in time order, dropped once over) are
+        market-wide anomalies that hit it too."""
         self.rng = random.Random(seed)
         self.start, self.steps, self.product = start, 0, product_id
         self.next_id = first_id
@@ -117,7 +118,7 @@ class Market:
         """(rate x, volatility x, size x, log drift per s) of the anomalies active at t."""
         rate = vol = size = 1.0
         drift = 0.0
-        for a in (*self.anomalies[-2:], *self.shocks[-2:]):
+        for a in (*self.anomalies[-2:], *self.shocks[:1]):
             if not a.start <= t < a.end:
                 continue
             if a.kind == "price_jump":
@@ -141,7 +142,9 @@ class Market:
             if a.kind == "price_jump":
                 self.x += math.log(1 + a.size)
             self._plan(a.end + rng.uniform(*self.spacing))
-        for s in self.shocks[-1:]:  # a market-wide jump begins (labelled by Markets)
+        while self.shocks and self.shocks[0].end <= t:
+            self.shocks.pop(0)
+        for s in self.shocks[:1]:  # a market-wide jump begins (labelled by Markets)
             if s.kind == "price_jump" and s.start <= t < s.start + DT:
                 self.x += math.log(1 + s.size)
         rate, vol, size_x, drift = self._effects(t)

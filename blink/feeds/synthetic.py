@@ -7,7 +7,7 @@ price, its own anomalies: see there). `Markets` runs one per product on one even
   stream of that seed); every other product gets its own seed, derived from `seed` and its id,
   so the products move independently.
 - **Price levels**: BTC ~ 100,000 (the single-product default), ETH ~ 3,500, SOL ~ 150, any
-  other base ~ 50. Features are scale-free: the level only makes the dashboard plausible.
+  other base ~ 500. Features are scale-free: the level only makes the dashboard plausible.
 - **Anomalies**: each product has its own (labelled `"products": [that product]`); with
   several products there are also **market-wide** ones: the same shock (kind, start, end,
   size), drawn from a schedule of its own seed, hits every product at once, the first 6-9 min
@@ -43,7 +43,7 @@ __all__ = ["DT", "KINDS", "Anomaly", "Market", "Markets", "SyntheticSource", "ge
            "generate_markets", "write_labels"]
 
 PRICES = {"BTC": 100_000.0, "ETH": 3_500.0, "SOL": 150.0}
-OTHER_PRICE = 50.0
+OTHER_PRICE = 500.0  # (a cent is then 0.002 %: price ticks do not drown the volatility)
 SHOCK_FIRST = (360.0, 540.0)  # seconds from the start to the first market-wide anomaly
 SHOCK_SPACING = (900.0, 1800.0)  # seconds from the end of one to the start of the next
 
