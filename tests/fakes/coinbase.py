@@ -8,10 +8,11 @@ trade ever made, whatever the wire did. Drive it with `emit(n)` and the fault kn
 
 Several products: `FakeCoinbase(products=("BTC-USD", "ETH-USD", ...))` serves each with its own
 generated tape (`fake.tapes[p]`, `fake.gens[p]`; `fake.trades` is the first's), heartbeats and
-REST pages. Every product's ids start at the same `start_id` by default, so `emit(n)` (n trades
-per product, interleaved by time) and every id-based fault below hit each product at once; the
-connection faults hit the one socket that carries them all. `rest_log` lists every REST
-request as (monotonic time, product id), for rate checks.
+REST pages. Every product's ids start at the same id by default, so `emit(n)` (n trades per
+product, interleaved by time) and every id-based fault below hit each product at once; the
+connection faults hit the one socket that carries them all. `start_ids={product: id}` gives
+products id ranges of their own (the id faults then name each product's ids). `rest_log`
+lists every REST request as (monotonic time, product id), for rate checks.
 
 - `drop`, `duplicate`, `reorder`: sets of trade ids dropped / sent twice / swapped with the next
   one on the wire (heartbeats still report the true newest id);
@@ -50,7 +51,8 @@ class Conn:
 
 class FakeCoinbase:
     def __init__(self, *, seed: int = 1, product_id: str = "BTC-USD",
-                 products: tuple[str, ...] | None = None, history: int = 500,
+                 products: tuple[str, ...] | None = None,
+                 start_ids: dict[str, int] | None = None, history: int = 500,
                  rate: float = 7.0, start_time: datetime | None = None,
                  heartbeat_interval: float = 1.0, subscribe_timeout: float = 5.0,
                  subscribe_timeout_code: int = 1008, ws_rate: float = 8.0, ws_burst: int = 20,
@@ -62,13 +64,14 @@ class FakeCoinbase:
         self.gens: dict[str, TradeGen] = {}
         self.tapes: dict[str, list] = {}
         for i, pid in enumerate(self.products):
+            ids = {"start_id": start_ids[pid]} if start_ids and pid in start_ids else {}
             if history_seconds is not None:
                 gen = product_gen(seed, i, pid, now - timedelta(seconds=history_seconds), rate,
-                                  revert=0.01)
+                                  revert=0.01, **ids)
                 self.tapes[pid] = gen.until(now)
             else:
                 gen = product_gen(seed, i, pid, start_time or now - timedelta(
-                    seconds=history / rate), rate)
+                    seconds=history / rate), rate, **ids)
                 self.tapes[pid] = gen.trades(history)
             self.gens[pid] = gen
         self.product_id = self.products[0]

@@ -37,8 +37,9 @@ async def stored(dsn: str, product: str) -> list[tuple]:
 async def test_two_ingest_processes_split_the_products_and_every_tape_is_complete(
         aiohttp_server, tmp_path):
     products = tuple(p for part in SPLIT for p in part)
-    fake, server = await serve_fake(aiohttp_server, products=products, history=50,
-                                    heartbeat_interval=0.2, compress=False)
+    fake, server = await serve_fake(  # each product its own id range, as on Coinbase
+        aiohttp_server, products=products, history=50, heartbeat_interval=0.2, compress=False,
+        start_ids={"BTC-USD": 1_100_000_000, "ETH-USD": 650_000_000, "SOL-USD": 90_000_000})
     dsn = await create_database()
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("BLINK_", "PG_", "REDIS_", "MLFLOW_", "PAIR"))}
@@ -70,8 +71,7 @@ async def test_two_ingest_processes_split_the_products_and_every_tape_is_complet
             sorted(part) for part in SPLIT)  # each its own products, on one socket
         firsts = {p: fake.tapes[p][-1].trade_id for p in products}  # the last_match each got
 
-        last = fake.trades[-1].trade_id
-        fake.drop = {last + 5, last + 6, last + 30}  # lost on every product's wire
+        fake.drop = {firsts[p] + k for p in products for k in (5, 6, 30)}  # on every wire
         for _ in range(5):
             fake.emit(20)
             await fake.wait_sent()
