@@ -18,8 +18,9 @@ within the one shared REST budget:
    ETA) until all are settled.
 
 When REST does not answer within `SEARCH_TIMEOUT`, the source starts live without history
-(logged once, shown in /readyz); the first model then waits for live trades as before. A
-product for which REST has no trades starts live alone.
+(logged once, shown in /readyz); the first model then waits for live trades as before. With
+several products, each has its own `SEARCH_TIMEOUT`: one REST does not answer for (or has no
+trades of) starts live alone.
 """
 
 from __future__ import annotations
@@ -47,24 +48,27 @@ class Bootstrap:
         """Point each empty tape at the first id of the last `hours`; False without history."""
         self.warmup.history_begin("coinbase_rest", self.hours)
         products = list(tapes)
-        try:
-            firsts = await asyncio.wait_for(asyncio.gather(
-                *(self.find_start(self.backfills[p]) for p in products)), SEARCH_TIMEOUT)
-        except TimeoutError:
-            firsts, why = [None] * len(products), f"REST did not answer within {SEARCH_TIMEOUT:g} s"
-        else:
-            why = "REST returned no trades"
-        for product, first in zip(products, firsts, strict=True):
+        found = await asyncio.gather(*(self._start_of(self.backfills[p]) for p in products))
+        for product, (first, why) in zip(products, found, strict=True):
             if first is None:
-                log.warning("bootstrap: %s starts without history (%s)", product, why)
+                if len(products) > 1:  # (one product: Warmup says it, below)
+                    log.warning("bootstrap: %s starts without history (%s)", product, why)
                 continue
             tapes[product].begin_at(first)
             log.info("bootstrap: the %s tape starts at trade id %d (%g h ago); the backfill "
                      "loads it up to the first live trade", product, first, self.hours)
-        if all(first is None for first in firsts):
-            self.warmup.history_done(f"{why}: starting without history")
+        if all(first is None for first, _ in found):
+            self.warmup.history_done(f"{found[0][1]}: starting without history")
             return False
         return True
+
+    async def _start_of(self, backfill: Backfill) -> tuple[int | None, str]:
+        """(the first id, or None and why) for one product, within `SEARCH_TIMEOUT`."""
+        try:
+            first = await asyncio.wait_for(self.find_start(backfill), SEARCH_TIMEOUT)
+        except TimeoutError:
+            return None, f"REST did not answer within {SEARCH_TIMEOUT:g} s"
+        return first, "" if first is not None else "REST returned no trades"
 
     async def find_start(self, backfill: Backfill) -> int | None:
         """The first trade id not older than `hours` (None: REST has no trades)."""

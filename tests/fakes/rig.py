@@ -109,12 +109,13 @@ class Rig:
         """Wait until every product's stored tape equals its generated tape (or the first
         product's equals `trades`); fail showing the difference."""
         if trades is not None:
-            return await self._complete(self.settings.pair, [
+            return await self.assert_tape(self.settings.pair, [
                 (t.trade_id, t.time, t.price, t.size, t.side) for t in trades])
         for product in self.settings.pairs:
-            await self._complete(product, self.expected(product))
+            await self.assert_tape(product, self.expected(product))
 
-    async def _complete(self, product: str, want: list[tuple]) -> None:
+    async def assert_tape(self, product: str, want: list[tuple]) -> None:
+        """Wait until the product's stored tape is `want` (trade_id, time, price, size, side)."""
         async def same() -> bool:
             if self.runner is not None:
                 await self.app[keys.WRITER].wait_flushed()

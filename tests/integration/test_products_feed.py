@@ -164,3 +164,29 @@ async def test_each_product_resumes_from_its_own_stored_tape(rig):
         assert gap["from_id"] == last + 1, product  # resumed after ITS last id ...
         assert gap["to_id"] == r.fake.tapes[product][-6].trade_id - 1  # ... to its last_match
         assert gap["filled_at"] is not None
+
+
+async def test_first_start_bootstraps_every_product_in_one_rest_budget(rig):
+    fake = FakeCoinbase(products=PRODUCTS, history_seconds=2 * 3600, rate=0.3,
+                        heartbeat_interval=0.1,
+                        start_ids={"BTC-USD": 1_100_000_000, "ETH-USD": 650_000_000,
+                                   "SOL-USD": 90_000_000})
+    fake.rest_max_limit = 100  # many pages for each product
+    r = await products_rig(rig, fake, bootstrap_hours=1.0, rest_rate=60)
+    await wait_until(lambda: not any(t.bootstrapping for t in r.tapes.values()),
+                     "every product's history loaded", limit=60)
+    loaded = 0
+    for product, tape in r.tapes.items():
+        start = tape.bootstrap_from
+        by_id = {t.trade_id: t for t in fake.tapes[product]}
+        assert start in by_id and start - 1 in by_id, product  # inside its own id range
+        assert by_id[start - 1].time < by_id[start].time  # (a cut-off between the two)
+        loaded += tape.bootstrap_to - start + 1
+        want = [(t.trade_id, t.time, t.price, t.size, t.side) for t in fake.tapes[product]
+                if t.trade_id >= start]
+        await r.assert_tape(product, want)  # the history joins the live stream, no hole
+        (gap,) = await r.gaps(product)
+        assert (gap["detected_by"], gap["from_id"]) == ("bootstrap", start)
+    history = r.app[keys.WARMUP].history
+    await wait_until(lambda: history.done, "the loading reported done")
+    assert history.trades == history.total == loaded  # summed over the products
