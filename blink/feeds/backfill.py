@@ -79,9 +79,11 @@ class Pacer:
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate
+        self.requests = 0  # slots taken: the REST requests of every product
         self._next_at = 0.0
 
     async def wait(self) -> None:
+        self.requests += 1
         loop = asyncio.get_running_loop()
         now = loop.time()
         at = max(now, self._next_at)
@@ -240,7 +242,7 @@ class Backfill:
                 async with self.session.get(self.url, params=params) as r:
                     if r.status == 200:
                         items = await r.json()
-                        self.health.success(requests=self.requests)
+                        self.health.success(requests=self.pacer.requests)
                         return self._parse(items)
                     body = (await r.text())[:200]
                     if r.status != 429 and r.status < 500:

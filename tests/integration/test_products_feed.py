@@ -9,6 +9,7 @@ import pytest
 
 from blink.runtime import keys
 from tests.fakes.coinbase import FakeCoinbase
+from tests.fakes.coinbase_rest import TokenBucket
 from tests.support.waiting import wait_until
 
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD")
@@ -54,6 +55,24 @@ async def fault_clean_close(r, base):
     r.fake.emit(10)
 
 
+async def fault_deprecated_hostname(r, base):
+    r.fake.emit(10)
+    await r.fake.wait_sent()
+    r.fake.close_all(1000, "deprecated hostname")
+    r.fake.emit(10)
+
+
+async def fault_connection_rate_limit(r, base):
+    r.fake.ws_bucket = TokenBucket(2.0, 1)  # reconnects past 2/s are refused (HTTP 429)
+    r.fake.ws_bucket.take("127.0.0.1")  # (the bucket is empty: the next one is refused)
+    r.fake.emit(10)
+    await r.fake.wait_sent()
+    r.fake.abort_all()
+    r.fake.emit(20)
+    await wait_until(lambda: r.fake.refused >= 1 and r.fake.conns, "refused, then back")
+    r.fake.emit(5)
+
+
 async def fault_duplicates_reorder_noise(r, base):
     r.fake.duplicate = {base + i for i in (2, 5, 9)}
     r.fake.reorder = {base + i for i in (3, 7, 20)}
@@ -87,8 +106,8 @@ async def fault_bad_frames(r, base):
 
 
 FAULTS = [fault_drop, fault_trailing_drop, fault_stall, fault_abort_mid_burst, fault_clean_close,
-          fault_duplicates_reorder_noise, fault_slow_consumer, fault_429_during_backfill,
-          fault_bad_frames]
+          fault_deprecated_hostname, fault_connection_rate_limit, fault_duplicates_reorder_noise,
+          fault_slow_consumer, fault_429_during_backfill, fault_bad_frames]
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.__name__.removeprefix("fault_"))
@@ -122,6 +141,21 @@ async def test_each_product_finds_and_fills_its_own_holes(rig):
     detail = r.app[keys.HEALTH]["coinbase"].detail
     await wait_until(lambda: set(detail.get("contiguous_ids", {})) == set(PRODUCTS),
                      "every product's contiguous id in the health detail")
+
+
+async def test_ids_rest_never_returns_are_given_up_per_product(rig):
+    r = await products_rig(rig)
+    base = r.fake.trades[-1].trade_id
+    r.fake.drop = r.fake.rest_missing = {base + 4}  # gone from every product's wire and REST
+    r.fake.emit(10)
+    for product in PRODUCTS:
+        await r.gaps_closed(product)
+        (gap,) = await r.gaps(product)
+        assert gap["filled_at"] is None and "did not return 1 of 1" in gap["note"]
+        want = [(t.trade_id, t.time, t.price, t.size, t.side) for t in r.fake.tapes[product]
+                if t.trade_id >= r.first_id and t.trade_id != base + 4]
+        await r.assert_tape(product, want)
+        assert r.tapes[product].open_gaps() == [] and r.tapes[product].contiguous_id == base + 10
 
 
 async def test_the_backfills_share_one_rest_rate_budget(rig):
