@@ -1,7 +1,8 @@
 """The fake Coinbase exchange in its own process, driven over stdin, for the feed benchmarks.
 
-`python -m bench.feed PORT HISTORY` serves `tests.fakes.coinbase.FakeCoinbase` (websocket +
-REST, no permessage-deflate) with HISTORY trades already made, prints one JSON line
+`python -m bench.feed PORT HISTORY [PRODUCTS]` serves `tests.fakes.coinbase.FakeCoinbase`
+(websocket + REST, no permessage-deflate; PRODUCTS a comma list, default BTC-USD) with HISTORY
+trades of each product already made, prints one JSON line
 `{"first": id, "last": id, "time": iso}` (the history's ids and first trade time), then obeys
 stdin lines, answering each with one JSON line once it is done:
 
@@ -10,7 +11,9 @@ stdin lines, answering each with one JSON line once it is done:
   frames straight to the transport, in chunks, so the server is not the bottleneck;
 - `pace N`: make N trades and send them through the fake's normal send path at the live
   rate: the generator's sweeps (fills with one matching-engine time) go out together, one
-  sweep after another at exponential intervals of mean size / `RATE` (seeded): ~7.3 trades/s.
+  sweep after another at exponential intervals of mean size / `RATE` (seeded): ~7.3 trades/s;
+- `products N X`: the same for EVERY product at once, each at X times the live rate, N
+  trades each (each product its own sweeps and clock, merged in time on the one socket).
 
 Heartbeats and REST (backfill) keep working throughout; `fake.trades` grows only with what
 was sent, so heartbeats never run far ahead of the wire.
@@ -84,8 +87,32 @@ async def pace(fake: FakeCoinbase, n: int) -> dict:
     return {"sent": n, "seconds": loop.time() - start, "last": new[-1].trade_id}
 
 
-async def main(port: int, history: int) -> None:
-    fake = FakeCoinbase(history=history, heartbeat_interval=1.0, compress=False)
+async def products(fake: FakeCoinbase, n: int, speed: float) -> dict:
+    rng = random.Random(3)
+    timeline = []  # (due offset, product index, sweep)
+    for i, pid in enumerate(fake.products):
+        due = 0.0
+        new = fake.gens[pid].trades(n)
+        for _, group in itertools.groupby(new, key=lambda t: t.time):
+            sweep = list(group)
+            due += rng.expovariate(RATE * speed / len(sweep))
+            timeline.append((due, i, sweep))
+    timeline.sort(key=lambda item: item[:2])
+    conn = await subscriber(fake)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for due, _, sweep in timeline:
+        if (wait := start + due - loop.time()) > 0:
+            await asyncio.sleep(wait)
+        for t in sweep:
+            fake.tapes[t.product_id].append(t)
+            fake.send(conn, fake.match_frame(t, "match"))
+    await fake.wait_sent()
+    return {"sent": n * len(fake.products), "seconds": loop.time() - start}
+
+
+async def main(port: int, history: int, pids: tuple[str, ...] = ("BTC-USD",)) -> None:
+    fake = FakeCoinbase(products=pids, history=history, heartbeat_interval=1.0, compress=False)
     runner = web.AppRunner(fake.app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -94,11 +121,15 @@ async def main(port: int, history: int) -> None:
                       "time": first.time.isoformat()}), flush=True)
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, sys.stdin.readline):
-        verb, n = line.split()
-        result = await (burst if verb == "burst" else pace)(fake, int(n))
+        verb, n, *more = line.split()
+        if verb == "products":
+            result = await products(fake, int(n), float(more[0]))
+        else:
+            result = await (burst if verb == "burst" else pace)(fake, int(n))
         print(json.dumps(result), flush=True)
     await runner.cleanup()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]),
+                     *([tuple(sys.argv[3].split(","))] if len(sys.argv) > 3 else [])))

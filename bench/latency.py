@@ -39,12 +39,12 @@ class Stamps:
         tape, writer = app[keys.TAPE], app[keys.WRITER]
         real_frame, real_write = CoinbaseSource.frame, writer._write
 
-        def frame(source, data, tape_):
+        def frame(source, data, tapes):
             t = time.perf_counter()
-            before = tape_.newest
-            real_frame(source, data, tape_)
-            if tape_.newest is not before:
-                self.received[tape_.newest.trade_id] = t
+            before = tape.newest
+            real_frame(source, data, tapes)
+            if tape.newest is not before:
+                self.received[tape.newest.trade_id] = t
 
         async def write(rows):
             await real_write(rows)

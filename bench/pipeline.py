@@ -47,10 +47,11 @@ HISTORY = 3_000  # ~7 min of trades at the live rate: more than the 300 s readin
 class FeedServer:
     """`python -m bench.feed` in its own process; `await command("burst", n)`."""
 
-    def __init__(self, history: int = HISTORY) -> None:
+    def __init__(self, history: int = HISTORY, products: tuple[str, ...] = ("BTC-USD",)) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.feed", str(self.port), str(history)], cwd=ROOT,
+            [sys.executable, "-m", "bench.feed", str(self.port), str(history),
+             ",".join(products)], cwd=ROOT,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = json.loads(self.proc.stdout.readline())
 
@@ -58,7 +59,7 @@ class FeedServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/"
 
-    async def command(self, verb: str, n: int) -> dict:
+    async def command(self, verb: str, n: int | str) -> dict:
         self.proc.stdin.write(f"{verb} {n}\n")
         self.proc.stdin.flush()
         return json.loads(await asyncio.to_thread(self.proc.stdout.readline))

@@ -1,4 +1,6 @@
-"""The trade tape: dedupe by trade id, gap tracking, fan-out.
+"""The trade tape of one product: dedupe by trade id, gap tracking, fan-out.
+
+With several products, each has its own tape (`by_product`: the form the sources take).
 
 Coinbase trade ids are consecutive per product, so a hole in the ids is a lost trade. The tape
 keeps the set of ids it has seen as `floor` (every id <= floor seen) plus a short sorted list of
@@ -28,7 +30,7 @@ import bisect
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from blink.runtime.logs import RateLimited
 from blink.runtime.metrics import Metrics
@@ -269,6 +271,11 @@ class Tape:
                 log.warning("released %d held %s trades past an unfilled hole after %.1fs",
                             len(self._held), self.product_id, now - self._stuck_since)
             self.release_all()
+
+
+def by_product(tapes: Mapping[str, Tape] | Tape, product: str) -> dict[str, Tape]:
+    """A source's tapes by product id; a lone tape is `product`'s (the one-product form)."""
+    return dict(tapes) if isinstance(tapes, Mapping) else {product: tapes}
 
 
 def _call(fn: Callable[[Trade], None], trade: Trade) -> None:

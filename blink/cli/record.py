@@ -1,8 +1,9 @@
 """`python -m blink record OUT.csv [--duration SECONDS]`: record the live feed for replay.
 
-Uses the same websocket client, tape and REST backfill as the service (no database): rows are
-written in trade-id order, gaps refilled, in Blink's tick format (`blink.formats.ticks`, the
-one definition the readers read).
+Uses the same websocket client, tapes and REST backfills as the service (no database): rows
+are written in trade-id order per product, gaps refilled, in Blink's tick format
+(`blink.formats.ticks`, the one definition the readers read). With several products
+(`--pairs`) they all go to the one file, told apart by `product_id` (a replay routes them).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ async def record(settings: Settings, out: Path, duration: float | None = None) -
     http = resources.http_ctx(app)  # the app's client session (with its User-Agent)
     await anext(http)
     metrics, count = Metrics(), 0
-    tape = Tape(settings.pair, metrics, "coinbase", grace=settings.heartbeat_grace_seconds,
-                hold_seconds=max(60.0, settings.hold_seconds))
+    tapes = {p: Tape(p, metrics, "coinbase", grace=settings.heartbeat_grace_seconds,
+                     hold_seconds=max(60.0, settings.hold_seconds)) for p in settings.pairs}
     source = CoinbaseSource(settings, metrics, Health(), app[keys.HTTP])
     out.parent.mkdir(parents=True, exist_ok=True)
     f = await asyncio.to_thread(open, out, "w", newline="", encoding="utf-8")
@@ -47,8 +48,9 @@ async def record(settings: Settings, out: Path, duration: float | None = None) -
             write_tick(trade)
             count += 1
 
-        tape.subscribe_ordered(write)
-        task = asyncio.create_task(source.run(tape), name="record-coinbase")
+        for tape in tapes.values():
+            tape.subscribe_ordered(write)
+        task = asyncio.create_task(source.run(tapes), name="record-coinbase")
         loop = asyncio.get_running_loop()
         end = None if duration is None else loop.time() + duration
         try:
@@ -57,7 +59,8 @@ async def record(settings: Settings, out: Path, duration: float | None = None) -
                 await asyncio.to_thread(f.flush)
         finally:
             await stop_tasks(task)
-            tape.release_all()
+            for tape in tapes.values():
+                tape.release_all()
             f.flush()
             await anext(http, None)
             log.info("recorded %d trades to %s", count, out)

@@ -3,7 +3,8 @@
 For missing ids a..b the request is `after=b+1&limit=b-a+1` (at most 1000 ids), which returns
 b down to a; nearby small holes share one request. The tape says what is still missing after
 each round; a round that adds nothing counts as a failed attempt, and after `attempts` of them
-the rest is given up and noted in `feed_gaps`. Requests are paced at `settings.rest_rate`; HTTP
+the rest is given up and noted in `feed_gaps`. Requests are paced at `settings.rest_rate` by a
+`Pacer`, which the backfills of several products share (one REST budget in total); HTTP
 429, 5xx and network errors are retried after a full-jitter backoff. The part of a gap older
 than `backfill_horizon_hours` is not fetched: it is recorded as an unfilled gap with a note.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -71,19 +73,42 @@ def plan(missing: list[tuple[int, int]], page: int = PAGE) -> list[tuple[int, in
     return out
 
 
+class Pacer:
+    """At most `rate` requests a second in total, for every caller that shares it: each
+    `wait()` takes the next free slot (slots `1 / rate` s apart; an idle pacer starts now)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.requests = 0  # slots taken: the REST requests of every product
+        self._next_at = 0.0
+
+    async def wait(self) -> None:
+        self.requests += 1
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._next_at)
+        self._next_at = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
 class Backfill:
     def __init__(self, tape: Tape, session: aiohttp.ClientSession, settings: Settings,
                  metrics: Metrics, health: Component, gaps: GapLog | None = None, *,
-                 attempts: int = 3) -> None:
+                 attempts: int = 3, pacer: Pacer | None = None,
+                 unreachable: Callable[[BaseException], None] | None = None) -> None:
+        """`pacer`: the REST budget shared with other products (default: its own);
+        `unreachable(error)` is told of network errors (no answer at all)."""
         self.tape, self.session, self.health, self.gaps = tape, session, health, gaps
         self.url = f"{settings.coinbase_rest_url.rstrip('/')}/products/{tape.product_id}/trades"
-        self.interval = 1.0 / settings.rest_rate
+        self.pacer = pacer or Pacer(settings.rest_rate)
+        self.interval = self.pacer.interval
+        self.unreachable = unreachable
         self.horizon = timedelta(hours=settings.backfill_horizon_hours)
         self.attempts = attempts
         self.requests = 0
         self._bad = metrics.feed_bad_messages
         self._queue: asyncio.Queue[Gap] = asyncio.Queue()
-        self._next_at = 0.0
         tape.on_gap(self._detected)
         for lo, hi in tape.open_gaps():  # holes known before the feed starts (a restart)
             self._detected(lo, hi, "restart")
@@ -101,9 +126,10 @@ class Backfill:
                 await self.fill(group)
             except Exception as e:  # noqa: BLE001 - the backfill must outlive one bad group
                 if not isinstance(e, BackfillError):
-                    log.exception("backfill failed")
+                    log.exception("backfill of %s failed", self.tape.product_id)
                     self.health.failure(e)
-                log.error("backfill of %d gap(s) abandoned: %s", len(group), e)
+                log.error("backfill of %d %s gap(s) abandoned: %s", len(group),
+                          self.tape.product_id, e)
                 for g in group:
                     await self._close(g, f"backfill error: {e}")
 
@@ -146,13 +172,14 @@ class Backfill:
     async def _close(self, g: Gap, why: str = "") -> None:
         left = self.tape.missing(g.lo, g.hi)
         if not left and not why:
-            log.info("gap %d..%d filled (%d trades from REST)", g.lo, g.hi, g.filled)
+            log.info("%s gap %d..%d filled (%d trades from REST)", self.tape.product_id, g.lo,
+                     g.hi, g.filled)
             await self._record(self.gaps and self.gaps.filled(g.row, g.filled))
             return
         n = sum(hi - lo + 1 for lo, hi in left)
         note = why or f"REST did not return {n} of {g.hi - g.lo + 1} ids after " \
                       f"{self.attempts} attempts"
-        log.warning("gap %d..%d left unfilled: %s", g.lo, g.hi, note)
+        log.warning("%s gap %d..%d left unfilled: %s", self.tape.product_id, g.lo, g.hi, note)
         for lo, hi in left:
             self.tape.give_up(lo, hi)
         await self._record(self.gaps and self.gaps.unfilled(g.row, g.filled, note))
@@ -167,7 +194,7 @@ class Backfill:
             cut = min(g.hi, boundary - 1)
             note = (f"past the {self.horizon.total_seconds() / 3600:g}h backfill horizon:"
                     f" {cut - g.lo + 1} trades not filled")
-            log.warning("ids %d..%d: %s", g.lo, cut, note)
+            log.warning("%s ids %d..%d: %s", self.tape.product_id, g.lo, cut, note)
             self.tape.give_up(g.lo, cut)
             if cut == g.hi:
                 await self._record(self.gaps and self.gaps.unfilled(g.row, 0, note))
@@ -209,13 +236,13 @@ class Backfill:
         delays = backoff_delays(self.interval, 30.0)
         params = {"limit": limit} if after is None else {"after": after, "limit": limit}
         while True:
-            await self._pace()
+            await self.pacer.wait()
             self.requests += 1
             try:
                 async with self.session.get(self.url, params=params) as r:
                     if r.status == 200:
                         items = await r.json()
-                        self.health.success(requests=self.requests)
+                        self.health.success(requests=self.pacer.requests)
                         return self._parse(items)
                     body = (await r.text())[:200]
                     if r.status != 429 and r.status < 500:
@@ -225,6 +252,8 @@ class Backfill:
                                      " %.2fs", r.status, body, wait)
             except (aiohttp.ClientError, TimeoutError, ValueError) as e:
                 self.health.failure(e)
+                if self.unreachable is not None and isinstance(e, (OSError, TimeoutError)):
+                    self.unreachable(e)
                 wait = next(delays)
             await asyncio.sleep(wait)
 
@@ -240,13 +269,6 @@ class Backfill:
                 self._bad.labels("rest").inc()
                 _limited.warning("rest", "backfill: bad REST trade skipped: %s", e)
         return out
-
-    async def _pace(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self._next_at > now:
-            await asyncio.sleep(self._next_at - now)
-        self._next_at = max(now, self._next_at) + self.interval
 
     async def _record(self, coro) -> int | None:
         """A feed_gaps write; a database error is logged, never stops the backfill."""

@@ -1,7 +1,9 @@
 """First start on an empty tape: load `bootstrap_hours` of history from REST before scoring.
 
-The Coinbase source calls `Bootstrap.begin(tape)` before it first connects when the tape is
-empty (never on a restart with a stored tape: that resumes and backfills as usual):
+The Coinbase source calls `Bootstrap.begin(tapes)` with the products whose tape is empty before
+it first connects (never for a product with a stored tape: that resumes and backfills as
+usual). The products' searches run at once, each with its own backfill's REST client, all
+within the one shared REST budget:
 
 1. `find_start` finds the first trade id of the last `bootstrap_hours` with the backfill's REST
    client (same pacing, 429 handling and parsing): the newest page gives the newest id and the
@@ -12,16 +14,20 @@ empty (never on a restart with a stored tape: that resumes and backfills as usua
    it fills any hole: pages oldest first, `rest_rate`, 429-aware, recorded in `feed_gaps`. The
    history therefore joins the live stream with no hole, by the machinery that refills a
    downtime, and reaches the feature engine in id order before the live trades held after it;
-3. `watch(tape)` reports the loading to `Warmup` (rows loaded, share, ETA) until it is settled.
+3. `watch(tapes)` reports the loading of every product, summed, to `Warmup` (rows loaded, share,
+   ETA) until all are settled.
 
 When REST does not answer within `SEARCH_TIMEOUT`, the source starts live without history
-(logged once, shown in /readyz); the first model then waits for live trades as before.
+(logged once, shown in /readyz); the first model then waits for live trades as before. With
+several products, each has its own `SEARCH_TIMEOUT`: one REST does not answer for (or has no
+trades of) starts live alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from blink.feeds.backfill import PAGE, Backfill
@@ -35,30 +41,39 @@ WATCH_SECONDS = 0.5  # how often the loading is measured (the log is paced by Wa
 
 
 class Bootstrap:
-    def __init__(self, backfill: Backfill, hours: float, warmup: Warmup) -> None:
-        self.backfill, self.hours, self.warmup = backfill, hours, warmup
+    def __init__(self, backfills: Mapping[str, Backfill], hours: float, warmup: Warmup) -> None:
+        self.backfills, self.hours, self.warmup = backfills, hours, warmup
 
-    async def begin(self, tape: Tape) -> bool:
-        """Point the empty tape at the first id of the last `hours`; False without history."""
+    async def begin(self, tapes: Mapping[str, Tape]) -> bool:
+        """Point each empty tape at the first id of the last `hours`; False without history."""
         self.warmup.history_begin("coinbase_rest", self.hours)
-        try:
-            first = await asyncio.wait_for(self.find_start(), SEARCH_TIMEOUT)
-        except TimeoutError:
-            first, why = None, f"REST did not answer within {SEARCH_TIMEOUT:g} s"
-        else:
-            why = "REST returned no trades"
-        if first is None:
-            self.warmup.history_done(f"{why}: starting without history")
+        products = list(tapes)
+        found = await asyncio.gather(*(self._start_of(self.backfills[p]) for p in products))
+        for product, (first, why) in zip(products, found, strict=True):
+            if first is None:
+                if len(products) > 1:  # (one product: Warmup says it, below)
+                    log.warning("bootstrap: %s starts without history (%s)", product, why)
+                continue
+            tapes[product].begin_at(first)
+            log.info("bootstrap: the %s tape starts at trade id %d (%g h ago); the backfill "
+                     "loads it up to the first live trade", product, first, self.hours)
+        if all(first is None for first, _ in found):
+            self.warmup.history_done(f"{found[0][1]}: starting without history")
             return False
-        tape.begin_at(first)
-        log.info("bootstrap: the tape starts at trade id %d (%g h ago); the backfill loads it"
-                 " up to the first live trade", first, self.hours)
         return True
 
-    async def find_start(self) -> int | None:
+    async def _start_of(self, backfill: Backfill) -> tuple[int | None, str]:
+        """(the first id, or None and why) for one product, within `SEARCH_TIMEOUT`."""
+        try:
+            first = await asyncio.wait_for(self.find_start(backfill), SEARCH_TIMEOUT)
+        except TimeoutError:
+            return None, f"REST did not answer within {SEARCH_TIMEOUT:g} s"
+        return first, "" if first is not None else "REST returned no trades"
+
+    async def find_start(self, backfill: Backfill) -> int | None:
         """The first trade id not older than `hours` (None: REST has no trades)."""
         cutoff = datetime.now(UTC) - timedelta(hours=self.hours)
-        page = self.backfill.page
+        page = backfill.page
         newest = await page(after=None, limit=PAGE)
         if not newest:
             return None
@@ -73,23 +88,34 @@ class Bootstrap:
             probe = await page(after=guess + 1, limit=1)
             if not probe or probe[0].time < cutoff:
                 lo = probe[0].trade_id + 1 if probe else guess
-                return await self.backfill.first_since(cutoff, lo, top)
+                return await backfill.first_since(cutoff, lo, top)
             top = probe[0].trade_id
             if guess == 1:
                 return top  # the product's whole history is younger than the cut-off
             step *= 2
 
-    async def watch(self, tape: Tape) -> None:
-        """Report the loading until the bootstrap range is all in (or given up)."""
-        start = tape.bootstrap_from
-        while tape.bootstrapping:
-            end = tape.bootstrap_to
-            if start is not None and end is not None:
-                total = end - start + 1
-                left = sum(hi - lo + 1 for lo, hi in tape.missing(start, end))
-                self.warmup.history_progress(total - left, (total - left) / total, total)
+    async def watch(self, tapes: Mapping[str, Tape]) -> None:
+        """Report the loading, summed over the products, until every bootstrap range is all
+        in (or given up)."""
+        booting = [t for t in tapes.values() if t.bootstrap_from is not None]
+        while any(t.bootstrapping for t in booting):
+            loaded, total = _loaded(booting)
+            if total:
+                self.warmup.history_progress(loaded, loaded / total, total)
             await asyncio.sleep(WATCH_SECONDS)
-        end = tape.bootstrap_to
-        if start is not None and end is not None:
-            self.warmup.history_progress(end - start + 1, 1.0, end - start + 1)
+        _, total = _loaded(booting)
+        if total:
+            self.warmup.history_progress(total, 1.0, total)
         self.warmup.history_done()
+
+
+def _loaded(tapes: list[Tape]) -> tuple[int, int]:
+    """(trades loaded, trades to load) over the tapes whose bootstrap range is known."""
+    loaded = total = 0
+    for tape in tapes:
+        start, end = tape.bootstrap_from, tape.bootstrap_to
+        if start is None or end is None:
+            continue
+        total += end - start + 1
+        loaded += end - start + 1 - sum(hi - lo + 1 for lo, hi in tape.missing(start, end))
+    return loaded, total

@@ -8,9 +8,14 @@ is added at wall offset `d / speed` (speed 0: as fast as possible). A silence lo
 `MAX_PAUSE` and logged. The file's first `settings.bootstrap_hours` of event time are played
 at once (the history a first model can train on as soon as the file holds enough of it); the
 pacing starts after them. The file is parsed in a worker thread, `CHUNK` rows at a time, so the
-event loop stays free; the loop also yields after every chunk. Trades carry `settings.pair`.
-When the file ends the source idles (a supervisor must not replay it again); a bad row stops the
-replay with one error naming the file, line and problem.
+event loop stays free; the loop also yields after every chunk.
+
+Products: a file with a product column (Blink's tick format: `product_id`, e.g. recorded with
+several products) is routed by it, each trade to its product's tape (`run({product: tape})`);
+rows of products not in `settings.pairs` are skipped, counted and logged once at the end. Any
+other file (bars, series, Tardis or generic ticks) is the first product's: its trades carry
+`settings.pair`. When the file ends the source idles (a supervisor must not replay it
+again); a bad row stops the replay with one error naming the file, line and problem.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import Counter
+from collections.abc import Mapping
 
 from blink.config import Settings
 from blink.formats import files
 from blink.runtime.warmup import Warmup
+from blink.tape import Tape, by_product
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +44,25 @@ class ReplaySource:
         self.prefill = settings.bootstrap_hours * 3600  # event seconds played at once
         self.path = settings.replay_file
         self.speed = settings.speed
-        self.product = settings.pair
+        self.product, self.products = settings.pair, settings.pairs
         self.reading = files.describe(self.path)  # fails fast (FileFormatError) on a bad file
-        log.info("replay %s", self.reading)
-        self.added = 0  # trades handed to the tape
+        self.routed = files.sniff(self.path).flavour == "blink"  # a product_id column
+        log.info("replay %s%s", self.reading, ", routed by product_id" if self.routed else "")
+        self.added = 0  # trades handed to the tapes
+        self.skipped: Counter[str] = Counter()  # trades of products not configured
         self.done = False
         self.finished = asyncio.Event()  # set once the file is played (or stopped by an error)
         self.error: str | None = None
 
-    async def run(self, tape) -> None:
+    async def run(self, tapes: Mapping[str, Tape] | Tape) -> None:
         if not self.done:
             try:
-                await self._play(tape)
+                await self._play(by_product(tapes, self.product))
                 log.info("replay of %s finished: %d trades", self.path, self.added)
+                if self.skipped:
+                    log.warning("replay: skipped the trades of products not in PAIRS (%s): %s",
+                                ",".join(self.products),
+                                ", ".join(f"{p} {n}" for p, n in sorted(self.skipped.items())))
                 self._history(None)
             except files.FileFormatError as e:
                 self.error = str(e)
@@ -57,9 +71,10 @@ class ReplaySource:
             self.finished.set()
         await asyncio.Event().wait()  # idle until cancelled
 
-    async def _play(self, tape) -> None:
+    async def _play(self, tapes: dict) -> None:
         loop = asyncio.get_running_loop()
-        rows = files.read(self.path, self.product)
+        rows = files.read(self.path, None if self.routed else self.product)
+        first_tape = tapes[self.product]
         skip = self.added  # a restarted run resumes where it stopped
         wall0 = event0 = None
         first = None  # event time of the file's first trade
@@ -71,6 +86,10 @@ class ReplaySource:
                 return
             for row in chunk:
                 for trade in row.trades:
+                    tape = tapes.get(trade.product_id) if self.routed else first_tape
+                    if tape is None:
+                        self.skipped[trade.product_id] += 1
+                        continue
                     ts = trade.ts
                     if first is None:
                         first = ts

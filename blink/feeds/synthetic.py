@@ -1,174 +1,111 @@
-"""A realistic, seeded BTC-USD trade stream with labelled anomalies.
+"""A realistic, seeded trade stream with labelled anomalies, for one product or several.
 
-`Market` is the pure generator (no asyncio): `advance(until)` returns the trades up to an event
-time. The model, stepped every 0.1 s of event time:
-- **Intensity**: taker orders arrive as a Poisson process whose rate is a slow log-normal regime
-  (Ornstein-Uhlenbeck log-rate, 10 min memory) plus Hawkes self-excitation (each order adds to
-  the rate, decaying in ~1 s, branching ratio 0.4): about 7 trades/s on average, clustered.
-- **Bursts**: each taker order fills 1+ resting orders (geometric, mean 1.5) at the SAME
-  timestamp with consecutive trade ids, walking the book a cent at a time.
-- **Sizes**: Pareto (tail index 1.2) from 0.0005 BTC: heavy-tailed like real fills.
-- **Price**: the mid follows a GBM with ~50 % annualised volatility (scaled up when activity is
-  high); trades print at the bid or ask (1-cent spread), so prices bounce.
-- **Anomalies** (labelled): the first starts 2.5-4 min in, then one every ~10-20 min, the four
-  kinds in a seeded order per round: `price_jump` (mid jumps 0.8-2 %, label 60 s),
-  `volatility_burst` (volatility x6-12 for 2-5 min), `volume_spike` (order rate x6-10 and
-  sizes x3-6 for 1-3 min), `flash_crash` (-5..-9 % in 20-60 s, then back over 2-5 min).
-  A label `{"kind", "start", "end"}` (ISO times) is appended to `labels` when it starts.
+The generator of one product is `blink.feeds.simulation.Market` (intensity, bursts, sizes,
+price, its own anomalies: see there). `Markets` runs one per product on one event clock:
+
+- **Seeds**: the first product keeps `seed` (so one product is exactly the single-product
+  stream of that seed); every other product gets its own seed, derived from `seed` and its id,
+  so the products move independently.
+- **Price levels**: BTC ~ 100,000 (the single-product default), ETH ~ 3,500, SOL ~ 150, any
+  other base ~ 500. Features are scale-free: the level only makes the dashboard plausible.
+- **Anomalies**: each product has its own (labelled `"products": [that product]`); with
+  several products there are also **market-wide** ones: the same shock (kind, start, end,
+  size), drawn from a schedule of its own seed, hits every product at once, the first 6-9 min
+  in, then one every ~15-30 min after the last ended, labelled once with every product. With
+  one product there are none, and labels are `{"kind", "start", "end"}` as always.
+
+`labels` lists every label as its anomaly starts (a market-wide one once); `product_labels[p]`
+the labels that concern product `p` (with one product, the same list as `labels`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import heapq
 import json
 import math
 import random
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal  # noqa: F401 - (kept where the generator used to be: tests use it)
+from operator import attrgetter
 from pathlib import Path
 
 from blink.config import Settings
+from blink.feeds.simulation import DT, KINDS, Anomaly, Market, draw
 from blink.runtime.warmup import Warmup
-from blink.times import iso_fixed
+from blink.tape import Tape, by_product
 from blink.trade import Trade
 
-KINDS = ("price_jump", "volatility_burst", "volume_spike", "flash_crash")
-DT = 0.1  # event-time step, seconds
-MU = 1.75  # base taker-order rate per second (x1.13 regime, /0.6 Hawkes, x1.5 fills ≈ 7/s calm)
-TAU, REGIME_SD = 600.0, 0.5  # log-rate regime: memory (s) and stationary sd
-ALPHA, BETA = 0.4, 1.0  # Hawkes: jump per order, decay per second (branching ALPHA/BETA)
-SIGMA = 0.5 / math.sqrt(365 * 86400)  # 50 % a year, per sqrt(second)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+__all__ = ["DT", "KINDS", "Anomaly", "Market", "Markets", "SyntheticSource", "generate",
+           "generate_markets", "write_labels"]
+
+PRICES = {"BTC": 100_000.0, "ETH": 3_500.0, "SOL": 150.0}
+OTHER_PRICE = 500.0  # (a cent is then 0.002 %: price ticks do not drown the volatility)
+SHOCK_FIRST = (360.0, 540.0)  # seconds from the start to the first market-wide anomaly
+SHOCK_SPACING = (900.0, 1800.0)  # seconds from the end of one to the start of the next
 
 
-@dataclass
-class Anomaly:
-    kind: str
-    start: float  # epoch seconds
-    end: float
-    size: float  # jump fraction, volatility / rate multiplier, or crash depth
-    fall: float = 0.0  # flash crash: seconds of the fall
-    sizes: float = 1.0  # volume spike: size multiplier
-
-    def label(self) -> dict:
-        return {"kind": self.kind, "start": iso_fixed(self.start), "end": iso_fixed(self.end)}
+def price_of(product: str) -> float:
+    return PRICES.get(product.split("-")[0], OTHER_PRICE)
 
 
+def seed_of(seed: int, product: str) -> int:
+    """An independent, reproducible seed for `product` (never Python's salted `hash`)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{product}".encode()).digest()[:8], "big")
 
-class Market:
-    def __init__(self, seed: int, start: float, product_id: str = "BTC-USD", first_id: int = 1,
-                 price: float = 100_000.0, spacing: tuple[float, float] = (600.0, 1200.0),
-                 labels: list[dict] | None = None) -> None:
-        self.rng = random.Random(seed)
-        self.start, self.steps, self.product = start, 0, product_id
-        self.next_id = first_id
-        self.x = math.log(price)  # log mid
-        self.regime = 0.0
-        self.excite = 0.0
-        self.spacing = spacing
+
+class Markets:
+    """One `Market` per product on one event clock, plus the market-wide shocks."""
+
+    def __init__(self, seed: int, start: float, products: Sequence[str] = ("BTC-USD",),
+                 first_ids: Mapping[str, int] | None = None, labels: list[dict] | None = None,
+                 product_labels: dict[str, list[dict]] | None = None) -> None:
+        first_ids, several = first_ids or {}, len(products) > 1
+        self.start, self.products = start, tuple(products)
         self.labels: list[dict] = [] if labels is None else labels
-        self.anomalies: list[Anomaly] = []
+        self.product_labels = product_labels if product_labels is not None else {
+            p: [] if several else self.labels for p in products}
+        self.markets = {p: Market(seed if i == 0 else seed_of(seed, p), start, p,
+                                  first_ids.get(p, 1), price=price_of(p),
+                                  labels=self.product_labels[p], tag=several)
+                        for i, p in enumerate(products)}
+        self._seen = dict.fromkeys(products, 0)  # own labels copied to `labels` so far
+        self.rng = random.Random(seed_of(seed, "market-wide"))
         self._kinds: list[str] = []
-        self._plan(start + self.rng.uniform(150, 240))
+        self._next = self._shock(start + self.rng.uniform(*SHOCK_FIRST)) if several else None
 
     @property
     def t(self) -> float:
-        return self.start + self.steps * DT
+        return self.markets[self.products[0]].t
 
     def advance(self, until: float) -> list[Trade]:
-        """Simulate up to event time `until` (epoch s); the trades, in id order."""
-        out: list[Trade] = []
-        while self.t + DT <= until:
-            self._step(out)
-        return out
+        """Every product's trades up to event time `until`, merged in time order."""
+        while self._next is not None and self._next.start < until:
+            shock = self._next
+            for p, market in self.markets.items():
+                market.shocks.append(shock)
+                self.product_labels[p].append(shock.label())
+            self.labels.append(shock.label())
+            self._next = self._shock(shock.end + self.rng.uniform(*SHOCK_SPACING))
+        parts = [m.advance(until) for m in self.markets.values()]
+        if len(parts) == 1:
+            return parts[0]
+        for p in self.products:  # the products' own anomalies begun by now
+            own = [lb for lb in self.product_labels[p][self._seen[p]:]
+                   if lb["products"] == [p]]
+            self.labels.extend(own)
+            self._seen[p] = len(self.product_labels[p])
+        return list(heapq.merge(*parts, key=attrgetter("time")))
 
-    # ------------------------------------------------------------------ internals
-    def _plan(self, at: float) -> None:
-        rng = self.rng
+    def _shock(self, at: float) -> Anomaly:
         if not self._kinds:
-            self._kinds = rng.sample(KINDS, len(KINDS))
-        kind = self._kinds.pop(0)
-        if kind == "price_jump":
-            a = Anomaly(kind, at, at + 60, rng.choice((-1, 1)) * rng.uniform(0.008, 0.02))
-        elif kind == "volatility_burst":
-            a = Anomaly(kind, at, at + rng.uniform(120, 300), rng.uniform(6, 12))
-        elif kind == "volume_spike":
-            a = Anomaly(kind, at, at + rng.uniform(60, 180), rng.uniform(6, 10),
-                        sizes=rng.uniform(3, 6))
-        else:
-            fall = rng.uniform(20, 60)
-            a = Anomaly(kind, at, at + fall + rng.uniform(120, 300), rng.uniform(0.05, 0.09),
-                        fall=fall)
-        self.anomalies.append(a)
-
-    def _effects(self, t: float) -> tuple[float, float, float, float]:
-        """(rate x, volatility x, size x, log drift per s) of the anomalies active at t."""
-        rate = vol = size = 1.0
-        drift = 0.0
-        for a in self.anomalies[-2:]:
-            if not a.start <= t < a.end:
-                continue
-            if a.kind == "price_jump":
-                rate *= 3.0 if t < a.start + 30 else 1.0
-            elif a.kind == "volatility_burst":
-                vol, rate = a.size, 2.0
-            elif a.kind == "volume_spike":
-                rate, size = a.size, a.sizes
-            else:  # flash crash: fall to -depth, then recover 90 % of it
-                depth = -math.log(1 - a.size)
-                falling = t < a.start + a.fall
-                drift = -depth / a.fall if falling else 0.9 * depth / (a.end - a.start - a.fall)
-                rate, vol = (5.0, 3.0) if falling else (3.0, 2.0)
-        return rate, vol, size, drift
-
-    def _step(self, out: list[Trade]) -> None:
-        rng, t = self.rng, self.t
-        a = self.anomalies[-1]
-        if a.start <= t < a.start + DT:  # an anomaly begins in this step
-            self.labels.append(a.label())
-            if a.kind == "price_jump":
-                self.x += math.log(1 + a.size)
-            self._plan(a.end + rng.uniform(*self.spacing))
-        rate, vol, size_x, drift = self._effects(t)
-        self.regime += -self.regime / TAU * DT + REGIME_SD * math.sqrt(2 * DT / TAU) * rng.gauss()
-        activity = math.exp(self.regime)
-        n = _poisson(rng, (MU * activity * rate + self.excite) * DT)
-        self.excite = self.excite * math.exp(-BETA * DT) + ALPHA * n
-        sigma = SIGMA * math.sqrt(activity * min(rate, 4.0)) * vol
-        self.x += drift * DT + sigma * math.sqrt(DT) * rng.gauss()
-        mid = math.exp(self.x)
-        for when in sorted(rng.random() for _ in range(n)):
-            self._order(out, t + when * DT, mid, size_x)
-        self.steps += 1
-
-    def _order(self, out: list[Trade], ts: float, mid: float, size_x: float) -> None:
-        """One taker order: 1+ fills at the same timestamp, consecutive ids."""
-        rng = self.rng
-        taker_buy = rng.random() < 0.5
-        time = EPOCH + timedelta(microseconds=round(ts * 1e6))
-        cents = round(mid * 100) + (1 if taker_buy else 0)  # ask = bid + 1 cent
-        fills = 1
-        while fills < 20 and rng.random() < 1 / 3:
-            fills += 1
-        for _ in range(fills):
-            size = max(1e-8, 0.0005 * rng.paretovariate(1.2) * size_x)
-            out.append(Trade(self.product, self.next_id, time, Decimal(cents) / 100,
-                             Decimal(f"{min(size, 50.0):.8f}"), "sell" if taker_buy else "buy"))
-            self.next_id += 1
-            if rng.random() < 0.3:  # walk the book
-                cents += 1 if taker_buy else -1
-
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    if lam > 30:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
+            self._kinds = self.rng.sample(KINDS, len(KINDS))
+        shock = draw(self.rng, self._kinds.pop(0), at)
+        shock.products = self.products
+        return shock
 
 
 def generate(seed: int, start: datetime | float, duration: float,
@@ -179,14 +116,27 @@ def generate(seed: int, start: datetime | float, duration: float,
     return market.advance(t0 + duration), market.labels
 
 
+def generate_markets(seed: int, start: datetime | float, duration: float,
+                     products: Sequence[str]) -> tuple[dict[str, list[Trade]], list[dict]]:
+    """Several products' trades (by product, each in id order) and every label (each with
+    its `products`: one product's own anomaly, or all of them for a market-wide one)."""
+    t0 = start.timestamp() if isinstance(start, datetime) else float(start)
+    markets = Markets(seed, t0, products)
+    out: dict[str, list[Trade]] = {p: [] for p in products}
+    for trade in markets.advance(t0 + duration):
+        out[trade.product_id].append(trade)
+    return out, sorted(markets.labels, key=lambda lb: lb["start"])
+
+
 def write_labels(path: str | Path, labels: list[dict]) -> None:
     """The labels as a JSON list of windows `[{"kind", "start", "end"}]` (what evaluate reads)."""
     Path(path).write_text(json.dumps(labels, indent=1) + "\n")
 
 
 class SyntheticSource:
-    """Plays a `Market` at `settings.speed` x wall time (0: as fast as possible), after playing
-    its first `settings.bootstrap_hours` (event time in the past, up to now) at once."""
+    """Plays `Markets` (every product of `settings.pairs`) at `settings.speed` x wall time (0:
+    as fast as possible), after playing the first `settings.bootstrap_hours` (event time in
+    the past, up to now) at once."""
 
     name = "synthetic"
     TICK = 0.05  # wall seconds between batches when paced
@@ -195,16 +145,21 @@ class SyntheticSource:
     def __init__(self, settings: Settings, warmup: Warmup | None = None) -> None:
         self.settings, self.warmup = settings, warmup
         self.labels: list[dict] = []  # grows as anomalies start (the dashboard shades them)
-        self.market: Market | None = None
+        several = len(settings.pairs) > 1
+        self.product_labels = {p: [] if several else self.labels for p in settings.pairs}
+        self.market: Markets | None = None
 
-    async def run(self, tape) -> None:
+    async def run(self, tapes: Mapping[str, Tape] | Tape) -> None:
+        tapes = by_product(tapes, self.settings.pair)
         loop = asyncio.get_running_loop()
         now = math.floor(time.time())
         if self.market is None:  # a restarted run continues the same stream
-            first_id = (getattr(tape, "contiguous_id", None) or 0) + 1
-            self.market = Market(self.settings.seed, now - self.settings.bootstrap_hours * 3600,
-                                 self.settings.pair, first_id, labels=self.labels)
-        await self.prefill(tape, now)
+            first_ids = {p: (getattr(t, "contiguous_id", None) or 0) + 1
+                         for p, t in tapes.items()}
+            self.market = Markets(self.settings.seed, now - self.settings.bootstrap_hours * 3600,
+                                  self.settings.pairs, first_ids, self.labels,
+                                  self.product_labels)
+        await self.prefill(tapes, now)
         market, speed = self.market, self.settings.speed
         wall0, event0 = loop.time(), market.t
         while True:
@@ -212,11 +167,11 @@ class SyntheticSource:
             if speed > 0:
                 goal = min(goal, event0 + (loop.time() - wall0) * speed)
             for trade in market.advance(goal):
-                tape.add(trade, via="synthetic")
+                tapes[trade.product_id].add(trade, via="synthetic")
             await asyncio.sleep(self.TICK if speed > 0 and market.t + DT > goal else 0)
 
-    async def prefill(self, tape, until: float) -> None:
-        """Play the market's past up to `until` (now) at once, `CHUNK` event seconds between
+    async def prefill(self, tapes: dict, until: float) -> None:
+        """Play the markets' past up to `until` (now) at once, `CHUNK` event seconds between
         yields to the loop: the history a first model trains on. A no-op once caught up."""
         market, warmup = self.market, self.warmup
         span = until - market.start
@@ -228,7 +183,7 @@ class SyntheticSource:
         added = 0
         while market.t + DT <= until:
             for trade in market.advance(min(until, market.t + self.CHUNK)):
-                tape.add(trade, via="synthetic")
+                tapes[trade.product_id].add(trade, via="synthetic")
                 added += 1
             if report:
                 warmup.history_progress(added, (market.t - market.start) / span)

@@ -1,12 +1,16 @@
-"""The ingest pipeline's cleanup context: source -> tape -> writer (+ detector, if present).
+"""The ingest pipeline's cleanup context: source -> one tape per product -> writer (+ detectors).
 
-On start: resume from the highest stored trade id (live tape only; an empty live tape is
-bootstrapped with `feed.bootstrap_hours` of REST history by the source, and replay/synthetic
-sources play that much history at once: see `keys.WARMUP`), re-detect holes left in the
-stored tape within the backfill horizon, build the `Tape` and the `Writer`, subscribe the writer
-(every new trade, arrival order) and the detector (`keys.DETECTOR`, set by a context that runs
-before this one; trade-id order), then run the configured source as a supervised task. The
-Coinbase source's first `last_match` reveals the downtime, which its backfill fills from REST.
+On start, for every product of `settings.pairs`: resume from its highest stored trade id (live
+tape only; an empty live tape is bootstrapped with `feed.bootstrap_hours` of REST history by
+the source, and replay/synthetic sources play that much history at once: see `keys.WARMUP`),
+re-detect the holes left in its stored tape within the backfill horizon, note its gaps left
+open by a previous run as interrupted, and build its `Tape` (`keys.TAPES`; `keys.TAPE` is the
+first product's). ONE `Writer` takes every product's trades (the tape table is keyed by
+(product_id, trade_id)); each tape is subscribed to the writer (every new trade, arrival order)
+and to its product's detector (`keys.DETECTORS[p]`, or `keys.DETECTOR` for the first product,
+set by a context that runs before this one; trade-id order). Then the configured source runs
+(one for every product: one websocket) as a supervised task. The Coinbase source's first
+`last_match` per product reveals that product's downtime, which its backfill fills from REST.
 On cleanup: cancel the source, then `writer.close()` writes or spills everything in flight.
 """
 
@@ -40,8 +44,9 @@ def make_live_source(app: web.Application):
         return make_source(settings, app.get(keys.WARMUP))
     from blink.feeds.coinbase import CoinbaseSource
 
+    pool = app[keys.POOL]
     return CoinbaseSource(settings, app[keys.METRICS], app[keys.HEALTH], app[keys.HTTP],
-                          gaps.GapStore(app[keys.POOL], settings.pair),
+                          lambda product: gaps.GapStore(pool, product),
                           warmup=app.get(keys.WARMUP))
 
 
@@ -56,43 +61,70 @@ async def start_afresh(pool, settings: Settings) -> None:
     log.info("%s session: schema %s emptied", settings.source, settings.schema)
 
 
+async def resume_point(pool, settings: Settings,
+                       product: str) -> tuple[int | None, list[tuple[int, int]]]:
+    """Where the product's stored live tape ends, and its holes within the backfill horizon;
+    its gaps a previous run left open are noted as interrupted (they are re-detected)."""
+    resume = await gaps.resume_id(pool, product)
+    since = datetime.now(UTC) - timedelta(hours=settings.backfill_horizon_hours)
+    holes = await gaps.stored_holes(pool, product, since)
+    await gaps.GapStore(pool, product).close_interrupted()
+    log.info("resuming %s after trade id %s (%d holes to refill)", product, resume, len(holes))
+    return resume, holes
+
+
+def detector_of(app: web.Application, product: str):
+    """The product's detector: `keys.DETECTORS[product]`, else `keys.DETECTOR` for the first
+    product (a detection context that builds one detector); None without detection."""
+    detectors = app.get(keys.DETECTORS)
+    if detectors is not None:
+        return detectors.get(product)
+    return app.get(keys.DETECTOR) if product == app[keys.SETTINGS].pair else None
+
+
+def show_source(app: web.Application, source) -> None:
+    """Every product's `Latest` names the source; synthetic: its injected anomalies (a list
+    per product, shared with the source, that grows)."""
+    latests = app.get(keys.LATESTS) or {app[keys.SETTINGS].pair: app[keys.LATEST]}
+    for product, latest in latests.items():
+        latest.source = source.name
+        if hasattr(source, "product_labels"):
+            latest.labels = source.product_labels[product]
+
+
 async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     settings: Settings = app[keys.SETTINGS]
     pool, metrics, health = app[keys.POOL], app[keys.METRICS], app[keys.HEALTH]
-    resume, holes = None, []
-    if settings.source != "coinbase":
-        await start_afresh(pool, settings)
-    else:
-        resume = await gaps.resume_id(pool, settings.pair)
-        since = datetime.now(UTC) - timedelta(hours=settings.backfill_horizon_hours)
-        holes = await gaps.stored_holes(pool, settings.pair, since)
-        await gaps.GapStore(pool, settings.pair).close_interrupted()
-        log.info("resuming %s after trade id %s (%d holes to refill)", settings.pair, resume,
-                 len(holes))
-    source = make_live_source(app)
     live = settings.source == "coinbase"  # only the live feed can refill holes: hold for it
-    tape = Tape(settings.pair, metrics, source.name, resume_id=resume, holes=holes,
-                grace=settings.heartbeat_grace_seconds,
-                hold_seconds=settings.hold_seconds if live else 0.0)
+    if not live:
+        await start_afresh(pool, settings)
+    source = make_live_source(app)
+    tapes: dict[str, Tape] = {}
+    for product in settings.pairs:
+        resume, holes = await resume_point(pool, settings, product) if live else (None, [])
+        tapes[product] = Tape(product, metrics, source.name, resume_id=resume, holes=holes,
+                              grace=settings.heartbeat_grace_seconds,
+                              hold_seconds=settings.hold_seconds if live else 0.0)
     writer = Writer(pool, settings, metrics, health["writer"])
-    tape.subscribe(writer.submit)
-    detector = app.get(keys.DETECTOR)
-    batch = None if detector is None else StepBatch(detector.on_trades)
-    if batch is not None:  # a burst reaches the detector in loop-step batches (one forest call)
-        tape.subscribe_ordered(batch.add)
-    app[keys.TAPE], app[keys.WRITER] = tape, writer
-    app[keys.LATEST].source = source.name
-    if hasattr(source, "labels"):  # synthetic: injected anomalies, shared list that grows
-        app[keys.LATEST].labels = source.labels
+    batches = []
+    for product, tape in tapes.items():
+        tape.subscribe(writer.submit)
+        detector = detector_of(app, product)
+        if detector is not None:  # a burst reaches the detector in loop-step batches
+            batches.append(StepBatch(detector.on_trades))  # (one forest call)
+            tape.subscribe_ordered(batches[-1].add)
+    app[keys.TAPES], app[keys.TAPE], app[keys.WRITER] = tapes, tapes[settings.pair], writer
+    show_source(app, source)
     writer_task = asyncio.create_task(writer.run(), name="writer")
     source_task = asyncio.create_task(
-        supervise(lambda: source.run(tape), health[source.name],
+        supervise(lambda: source.run(tapes), health[source.name],
                   settings.reconnect_base_seconds, settings.reconnect_cap_seconds),
         name=f"source-{source.name}")
     yield
     await stop_tasks(source_task)
-    tape.release_all()
-    if batch is not None:
+    for tape in tapes.values():
+        tape.release_all()
+    for batch in batches:
         batch.flush()
     await writer.close()
     await stop_tasks(writer_task)

@@ -6,6 +6,14 @@ now, at a stationary rate, for a first start's REST bootstrap), then serve `fake
 the websocket is at `/`, REST under `/products/...`. `fake.trades` is the generated tape: every
 trade ever made, whatever the wire did. Drive it with `emit(n)` and the fault knobs:
 
+Several products: `FakeCoinbase(products=("BTC-USD", "ETH-USD", ...))` serves each with its own
+generated tape (`fake.tapes[p]`, `fake.gens[p]`; `fake.trades` is the first's), heartbeats and
+REST pages. Every product's ids start at the same id by default, so `emit(n)` (n trades per
+product, interleaved by time) and every id-based fault below hit each product at once; the
+connection faults hit the one socket that carries them all. `start_ids={product: id}` gives
+products id ranges of their own (the id faults then name each product's ids). `rest_log`
+lists every REST request as (monotonic time, product id), for rate checks.
+
 - `drop`, `duplicate`, `reorder`: sets of trade ids dropped / sent twice / swapped with the next
   one on the wire (heartbeats still report the true newest id);
 - `heartbeat_zero` (the old `last_trade_id: 0` quirk), `noise` (ticker frames, a made-up type,
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -29,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import WSMsgType, web
 
 from tests.fakes import coinbase_rest, coinbase_subs
-from tests.fakes.trades import TradeGen, wire_decimal, wire_time
+from tests.fakes.trades import TradeGen, product_gen, wire_decimal, wire_time
 
 
 class Conn:
@@ -41,7 +50,9 @@ class Conn:
 
 
 class FakeCoinbase:
-    def __init__(self, *, seed: int = 1, product_id: str = "BTC-USD", history: int = 500,
+    def __init__(self, *, seed: int = 1, product_id: str = "BTC-USD",
+                 products: tuple[str, ...] | None = None,
+                 start_ids: dict[str, int] | None = None, history: int = 500,
                  rate: float = 7.0, start_time: datetime | None = None,
                  heartbeat_interval: float = 1.0, subscribe_timeout: float = 5.0,
                  subscribe_timeout_code: int = 1008, ws_rate: float = 8.0, ws_burst: int = 20,
@@ -49,15 +60,23 @@ class FakeCoinbase:
                  slow_consume_limit: int = 1_000_000, compress: bool = True,
                  history_seconds: float | None = None) -> None:
         now = datetime.now(UTC)
-        if history_seconds is not None:
-            self.gen = TradeGen(seed, product_id, start_time=now - timedelta(
-                seconds=history_seconds), rate=rate, revert=0.01)
-            self.trades = self.gen.until(now)
-        else:
-            start = start_time or now - timedelta(seconds=history / rate)
-            self.gen = TradeGen(seed, product_id, start_time=start, rate=rate)
-            self.trades = self.gen.trades(history)
-        self.product_id, self.delisted = product_id, {"LUNA-USD"}
+        self.products = tuple(products or (product_id,))
+        self.gens: dict[str, TradeGen] = {}
+        self.tapes: dict[str, list] = {}
+        for i, pid in enumerate(self.products):
+            ids = {"start_id": start_ids[pid]} if start_ids and pid in start_ids else {}
+            if history_seconds is not None:
+                gen = product_gen(seed, i, pid, now - timedelta(seconds=history_seconds), rate,
+                                  revert=0.01, **ids)
+                self.tapes[pid] = gen.until(now)
+            else:
+                gen = product_gen(seed, i, pid, start_time or now - timedelta(
+                    seconds=history / rate), rate, **ids)
+                self.tapes[pid] = gen.trades(history)
+            self.gens[pid] = gen
+        self.product_id = self.products[0]
+        self.gen, self.trades = self.gens[self.product_id], self.tapes[self.product_id]
+        self.delisted = {"LUNA-USD"}
         self.sequence = 136_967_652_357
         self.heartbeat_interval, self.slow_consume_limit = heartbeat_interval, slow_consume_limit
         self.compress = compress  # accept permessage-deflate when the client offers it
@@ -73,6 +92,7 @@ class FakeCoinbase:
         self.rest_bucket = coinbase_rest.TokenBucket(rest_rate, rest_burst)
         self.conns: list[Conn] = []
         self.connections = self.refused = self.rest_requests = 0
+        self.rest_log: list[tuple[float, str]] = []  # every REST request: (monotonic, product)
         self.received: list[dict] = []  # every client message, parsed
         self.app = web.Application()
         self.app.router.add_get("/", self._ws)
@@ -80,18 +100,14 @@ class FakeCoinbase:
         self.app.cleanup_ctx.append(self._heartbeat_ctx)
 
     # ------------------------------------------------------------------ driving
-    def emit(self, n: int, *, cut_after: int | None = None, how: str = "abort") -> list:
-        """Make n trades now and send them (with the wire faults) to every subscriber."""
-        new = self.gen.trades(n)
-        self.trades.extend(new)
-        frames = [(t, self.match_frame(t, "match")) for t in new if t.trade_id not in self.drop]
-        frames += [(t, f) for t, f in frames if t.trade_id in self.duplicate]
-        i = 0
-        while i < len(frames) - 1:
-            if frames[i][0].trade_id in self.reorder:  # sent after the next one
-                frames[i], frames[i + 1] = frames[i + 1], frames[i]
-                i += 1
-            i += 1
+    def emit(self, n: int, *, cut_after: int | None = None, how: str = "abort",
+             products: tuple[str, ...] | None = None) -> list:
+        """Make n trades now for every product (or `products`) and send them, interleaved by
+        time, with the wire faults, to every subscriber; the new trades in wire order."""
+        made = {pid: self.gens[pid].trades(n) for pid in products or self.products}
+        for pid, trades in made.items():
+            self.tapes[pid].extend(trades)
+        frames = list(heapq.merge(*map(self._wire, made.values()), key=lambda f: f[0].time))
         for conn in self._subscribers("matches"):
             if self.noise:
                 self.send(conn, '{"type":"brand_new_type","payload":[1,2,3]}')
@@ -99,10 +115,24 @@ class FakeCoinbase:
                 if i == cut_after:
                     self._act(conn, (how, 1006 if how == "abort" else 1000, ""))
                     break
+                if t.product_id not in conn.subs.get("matches", ()):
+                    continue
                 if self.noise:
                     self.send(conn, self.ticker_frame(t))
                 self.send(conn, frame)
-        return new
+        return list(heapq.merge(*made.values(), key=lambda t: t.time))
+
+    def _wire(self, trades: list) -> list[tuple]:
+        """One product's new trades as (trade, frame) in wire order, with the id faults."""
+        frames = [(t, self.match_frame(t, "match")) for t in trades if t.trade_id not in self.drop]
+        frames += [(t, f) for t, f in frames if t.trade_id in self.duplicate]
+        i = 0
+        while i < len(frames) - 1:
+            if frames[i][0].trade_id in self.reorder:  # sent after the next one
+                frames[i], frames[i + 1] = frames[i + 1], frames[i]
+                i += 1
+            i += 1
+        return frames
 
     def send_raw(self, frame: str) -> None:
         """Send any text frame (malformed ones included) to every matches subscriber."""
@@ -150,14 +180,15 @@ class FakeCoinbase:
                            "time": wire_time(t.time)})
 
     def _heartbeat(self, pid: str) -> str:
-        last = 0 if self.heartbeat_zero else self.trades[-1].trade_id
+        last = 0 if self.heartbeat_zero else self.tapes[pid][-1].trade_id
         return json.dumps({"type": "heartbeat", "last_trade_id": last, "product_id": pid,
                            "sequence": self._next_sequence(),
                            "time": wire_time(datetime.now(UTC).replace(microsecond=0))})
 
     # ------------------------------------------------------------------ connections
     def _subscribers(self, channel: str) -> list[Conn]:
-        return [c for c in self.conns if self.product_id in c.subs.get(channel, ())]
+        """Connections subscribed to `channel` for at least one product."""
+        return [c for c in self.conns if c.subs.get(channel)]
 
     def send(self, conn: Conn, frame: str) -> None:
         if conn.dead:
@@ -231,7 +262,8 @@ class FakeCoinbase:
             while True:
                 await asyncio.sleep(self.heartbeat_interval)
                 for conn in self._subscribers("heartbeat"):
-                    self.send(conn, self._heartbeat(self.product_id))
+                    for pid in conn.subs.get("heartbeat", ()):
+                        self.send(conn, self._heartbeat(pid))
 
         task = asyncio.create_task(beat())
         yield

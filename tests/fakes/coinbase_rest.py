@@ -50,11 +50,12 @@ def _cursor(request: web.Request, name: str) -> int | None:
 
 
 def routes(fake) -> web.RouteTableDef:
-    """REST routes over `fake` (a FakeCoinbase: .trades, .product_id, knobs)."""
+    """REST routes over `fake` (a FakeCoinbase: .tapes per product, knobs)."""
     r = web.RouteTableDef()
 
     def gate(request: web.Request) -> web.Response | None:
         fake.rest_requests += 1
+        fake.rest_log.append((time.monotonic(), request.match_info["pid"]))
         if not request.headers.get("User-Agent"):
             return _error(400, "User-Agent header is required.")
         if fake.rest_429 > 0 and fake.rest_requests > fake.rest_429_after:
@@ -64,7 +65,7 @@ def routes(fake) -> web.RouteTableDef:
         if not fake.rest_bucket.take(request.remote or "?"):
             fake.rest_429_sent += 1
             return _error(429, "Public rate limit exceeded")
-        if request.match_info["pid"] != fake.product_id:
+        if request.match_info["pid"] not in fake.tapes:
             return _error(404, "NotFound")
         return None
 
@@ -77,7 +78,7 @@ def routes(fake) -> web.RouteTableDef:
         if not raw_limit.isdigit() or int(raw_limit) < 1:
             return _error(400, "Invalid limit")
         limit = min(int(raw_limit), fake.rest_max_limit)
-        tape = fake.trades
+        tape = fake.tapes[request.match_info["pid"]]
         first = tape[0].trade_id if tape else 0
         top = len(tape)  # index one past the newest
         if after is not None:
@@ -116,7 +117,7 @@ def routes(fake) -> web.RouteTableDef:
         if (end - start) / gran > 300:
             return _error(400, "granularity too small for the requested time range")
         buckets: dict[int, list] = {}
-        for t in fake.trades:
+        for t in fake.tapes[request.match_info["pid"]]:
             ts = t.time.timestamp()
             if start <= ts < end:
                 b = int(ts // gran * gran)

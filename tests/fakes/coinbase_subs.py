@@ -39,7 +39,7 @@ def handle(fake, conn, data: str) -> None:
         for pid in pids:
             if pid in fake.delisted:
                 _error(fake, conn, f"{pid} is delisted")
-            elif pid != fake.product_id or name not in PUBLIC_CHANNELS:
+            elif pid not in fake.tapes or name not in PUBLIC_CHANNELS:
                 _error(fake, conn, f"{pid} is not a valid product")
             elif (valid := True) and m["type"] == "unsubscribe":
                 conn.subs[name] = [p for p in conn.subs.get(name, []) if p != pid]
@@ -52,10 +52,12 @@ def handle(fake, conn, data: str) -> None:
         return
     fake.send(conn, json.dumps({"type": "subscriptions", "channels": [
         {"name": k, "product_ids": v, "account_ids": None} for k, v in conn.subs.items()]}))
-    for _pid in new_matches:  # spec §6.7: last_match first (maybe one the client has)
+    for pid in new_matches:  # spec §6.7: last_match first (maybe one the client has)
+        last = fake.tapes[pid][-1]
         if fake.noise:
-            fake.send(conn, fake.ticker_frame(fake.trades[-1]))
-        fake.send(conn, fake.match_frame(fake.trades[-1], "last_match"))
+            fake.send(conn, fake.ticker_frame(last))
+        fake.send(conn, fake.match_frame(last, "last_match"))
+
 
 def _error(fake, conn, reason: str) -> None:
     fake.send(conn, json.dumps({"type": "error", "message": "Failed to subscribe",

@@ -1,5 +1,9 @@
 """A Blink ingest app (executor, database, HTTP client, ingest pipeline) against the fake
-exchange, which the tests can stop and start again, and compare with the generated tape."""
+exchange, which the tests can stop and start again, and compare with the generated tape.
+
+With several products (`pairs=...` in the settings, a fake serving them), `stored`, `expected`
+and `gaps` take a product (default: the first) and `assert_complete` checks every product's
+tape; `first_id` applies to every product (the fake starts them all at the same id)."""
 
 from __future__ import annotations
 
@@ -37,11 +41,13 @@ class Rig:
 
     def __init__(self, fake, server, make_settings, pg_dsn, **overrides) -> None:
         self.fake, self.pg_dsn = fake, pg_dsn
-        self.settings = make_settings(
-            pg_dsn=pg_dsn, coinbase_ws_url=ws_url(server), coinbase_rest_url=rest_url(server),
-            watchdog_seconds=0.5, heartbeat_grace_seconds=0.3, reconnect_base_seconds=0.05,
-            reconnect_cap_seconds=0.2, rest_rate=200, hold_seconds=2,
-            **{"bootstrap_hours": 0.0, **overrides})  # (tests of the bootstrap turn it on)
+        self.settings = make_settings(**{
+            "pg_dsn": pg_dsn, "coinbase_ws_url": ws_url(server),
+            "coinbase_rest_url": rest_url(server), "watchdog_seconds": 0.5,
+            "heartbeat_grace_seconds": 0.3, "reconnect_base_seconds": 0.05,
+            "reconnect_cap_seconds": 0.2, "rest_rate": 200, "hold_seconds": 2,
+            "bootstrap_hours": 0.0,  # (tests of the bootstrap turn it on)
+            **overrides})
         self.runner: web.AppRunner | None = None
         self.first_id: int | None = None
 
@@ -50,7 +56,8 @@ class Rig:
         await self.runner.setup()
         if self.first_id is None:
             self.first_id = self.fake.trades[-1].trade_id  # the last_match it will get
-        await wait_until(lambda: self.tape.newest is not None, "the feed delivered a trade")
+        await wait_until(lambda: all(t.newest is not None for t in self.tapes.values()),
+                         "the feed delivered a trade of every product")
         return self.app
 
     async def stop(self) -> None:
@@ -68,15 +75,21 @@ class Rig:
     def metric(self, name: str, **labels) -> float:
         return self.app[keys.METRICS].registry.get_sample_value(name, labels) or 0
 
-    def expected(self) -> list[tuple]:
-        return [(t.trade_id, t.time, t.price, t.size, t.side) for t in self.fake.trades
+    @property
+    def tapes(self) -> dict:
+        return self.app[keys.TAPES]
+
+    def expected(self, product: str | None = None) -> list[tuple]:
+        return [(t.trade_id, t.time, t.price, t.size, t.side)
+                for t in self.fake.tapes[product or self.settings.pair]
                 if t.trade_id >= self.first_id]
 
-    async def stored(self) -> list[tuple]:
+    async def stored(self, product: str | None = None) -> list[tuple]:
         conn = await asyncpg.connect(self.pg_dsn)
         try:
             rows = await conn.fetch("SELECT trade_id, time, price, size, side FROM trades"
-                                    " WHERE product_id = 'BTC-USD' ORDER BY trade_id")
+                                    " WHERE product_id = $1 ORDER BY trade_id",
+                                    product or self.settings.pair)
         finally:
             await conn.close()
         return [tuple(r) for r in rows]
@@ -93,37 +106,45 @@ class Rig:
             await pool.close()
 
     async def assert_complete(self, trades=None) -> None:
-        """Wait until the stored tape equals the generated tape (or `trades`); fail showing
-        the difference."""
-        want = self.expected() if trades is None else [
-            (t.trade_id, t.time, t.price, t.size, t.side) for t in trades]
+        """Wait until every product's stored tape equals its generated tape (or the first
+        product's equals `trades`); fail showing the difference."""
+        if trades is not None:
+            return await self.assert_tape(self.settings.pair, [
+                (t.trade_id, t.time, t.price, t.size, t.side) for t in trades])
+        for product in self.settings.pairs:
+            await self.assert_tape(product, self.expected(product))
 
+    async def assert_tape(self, product: str, want: list[tuple]) -> None:
+        """Wait until the product's stored tape is `want` (trade_id, time, price, size, side)."""
         async def same() -> bool:
             if self.runner is not None:
                 await self.app[keys.WRITER].wait_flushed()
-            return await self.stored() == want
+            return await self.stored(product) == want
 
         try:
-            await wait_until(same, "stored tape == generated tape", limit=15, step=0.05)
+            await wait_until(same, f"stored {product} tape == generated tape", limit=15,
+                             step=0.05)
         except AssertionError:
-            got = await self.stored()
+            got = await self.stored(product)
             missing = sorted({r[0] for r in want} - {r[0] for r in got})
             extra = sorted({r[0] for r in got} - {r[0] for r in want})
             diff = [(a, b) for a, b in zip(got, want, strict=False) if a != b][:3]
-            raise AssertionError(
-                f"missing {missing[:20]} extra {extra[:20]} diff {diff}") from None
+            raise AssertionError(f"{product}: missing {missing[:20]} extra {extra[:20]} "
+                                 f"diff {diff}") from None
 
-    async def gaps_closed(self) -> None:
+    async def gaps_closed(self, product: str | None = None) -> None:
         async def closed() -> bool:  # at least one gap recorded, and every one settled
-            rows = await self.gaps()
+            rows = await self.gaps(product)
             return bool(rows) and all(g["filled_at"] or g["note"] for g in rows)
 
         await wait_until(closed, "every feed_gaps row filled or noted")
 
-    async def gaps(self) -> list[asyncpg.Record]:
+    async def gaps(self, product: str | None = None) -> list[asyncpg.Record]:
+        """The product's feed_gaps rows (default: the first product's)."""
         conn = await asyncpg.connect(self.pg_dsn)
         try:
-            return await conn.fetch("SELECT * FROM feed_gaps ORDER BY from_id")
+            return await conn.fetch("SELECT * FROM feed_gaps WHERE product_id = $1"
+                                    " ORDER BY from_id", product or self.settings.pair)
         finally:
             await conn.close()
 

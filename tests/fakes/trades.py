@@ -82,6 +82,19 @@ class TradeGen:
         return size if size > 0 else SATOSHI
 
 
+PRICES = {"BTC": "84000.00", "ETH": "3200.00", "SOL": "150.00"}
+
+
+def product_gen(seed: int, index: int, product_id: str, start_time: datetime, rate: float,
+                **kw) -> TradeGen:
+    """The generator of the `index`-th product of a fake exchange: the first keeps `seed` (a
+    one-product fake is what it always was), the others their own seed and price level; all
+    start at the same trade id, so id-based faults hit every product at once."""
+    price = "84000.00" if index == 0 else PRICES.get(product_id.split("-")[0], "25.00")
+    return TradeGen(seed + 7919 * index, product_id, start_time=start_time, price=price,
+                    rate=rate, **kw)
+
+
 def wire_decimal(d: Decimal) -> str:
     """A decimal as Coinbase writes it (never scientific notation)."""
     return format(d, "f")

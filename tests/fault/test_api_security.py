@@ -108,7 +108,8 @@ async def test_security_headers_everywhere(pg_dsn, make_settings, aiohttp_client
 
 async def test_dashboard_page_has_no_inline_script_and_escapes(pg_dsn, make_settings,
                                                                 aiohttp_client):
-    # the config refuses such product ids now; the page escapes them anyway (the overview too)
+    # (PAIRS now refuses such product ids; the page must escape whatever it shows anyway,
+    # the overview's cards too)
     settings = dataclasses.replace(make_settings(pg_dsn=pg_dsn), pair="<b>X</b>",
                                    pairs=("<b>X</b>", "<i>Y</i>"))
     client = await aiohttp_client(web_app(settings))

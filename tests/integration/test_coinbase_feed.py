@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+import aiohttp
 import pytest
 
+from blink.feeds.coinbase import CoinbaseSource
 from blink.runtime import keys
+from blink.runtime.health import Health
+from blink.runtime.metrics import Metrics
+from blink.runtime.warmup import Warmup
+from blink.tape import Tape
+from tests.support.faultkit import free_port
 from tests.support.waiting import wait_until
 
 
@@ -164,3 +172,30 @@ async def test_restart_mid_stream_resumes_and_refills_the_downtime(rig):
     await r.assert_complete()
     by = {g["detected_by"] for g in await r.gaps()}
     assert {"restart", "startup"} <= by
+
+
+@pytest.mark.parametrize("bootstrap_hours", [0.0, 1.0])  # websocket first / REST first
+async def test_unreachable_coinbase_at_start_says_so_once_naming_make_demo(
+        make_settings, caplog, bootstrap_hours):
+    port = free_port()  # nothing listens there: every connection is refused
+    settings = make_settings(pairs="BTC-USD,ETH-USD", coinbase_ws_url=f"ws://127.0.0.1:{port}/",
+                             coinbase_rest_url=f"http://127.0.0.1:{port}", rest_rate=50,
+                             reconnect_base_seconds=0.01, reconnect_cap_seconds=0.02,
+                             bootstrap_hours=bootstrap_hours)
+    metrics = Metrics()
+    tapes = {p: Tape(p, metrics, "coinbase") for p in settings.pairs}
+    async with aiohttp.ClientSession(headers={"User-Agent": "test"}) as session:
+        health = Health()
+        source = CoinbaseSource(settings, metrics, health, session, warmup=Warmup())
+        with caplog.at_level(logging.WARNING, logger="blink.feeds.coinbase"):
+            task = asyncio.create_task(source.run(tapes))
+            if bootstrap_hours:  # REST is asked first (the history search), again and again
+                await wait_until(lambda: health["backfill"].failures >= 4, "REST refused")
+                assert source.reconnects == 0  # (the websocket was not tried yet)
+            else:
+                await wait_until(lambda: source.reconnects >= 5, "five failed connections")
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    hints = [r.getMessage() for r in caplog.records if "make demo" in r.getMessage()]
+    assert len(hints) == 1, hints
+    assert "cannot reach Coinbase" in hints[0] and str(port) in hints[0]

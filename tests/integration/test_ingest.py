@@ -49,3 +49,54 @@ async def test_synthetic_session_starts_afresh(aiohttp_client, make_settings, pg
         assert await live.fetchval("SELECT to_regclass('public.trades')") is None
     finally:
         await live.close()
+
+
+class StubDetector:
+    """Records what the tape hands it, as `Detector.on_trades` gets it."""
+
+    def __init__(self) -> None:
+        self.trades: list = []
+
+    def on_trades(self, trades) -> None:
+        self.trades.extend(trades)
+
+
+async def test_one_tape_per_product_one_writer_each_tape_to_its_detector(
+        aiohttp_client, make_settings, pg_dsn):
+    """Interface 1: a context before ingest fills DETECTORS; ingest builds TAPES (TAPE = the
+    first), subscribes each product's detector to its own tape, and one writer stores all."""
+    from tests.fakes.rig import blink_app
+
+    settings = make_settings(pg_dsn=pg_dsn, source="synthetic", speed=0, role="ingest",
+                             pairs="SOL-USD,BTC-USD", bootstrap_hours=0.2)
+    app = blink_app(settings)
+    stubs = {p: StubDetector() for p in settings.pairs}
+
+    async def detectors_ctx(app):
+        app[keys.DETECTORS] = stubs
+        yield
+
+    app.cleanup_ctx.insert(len(app.cleanup_ctx) - 1, detectors_ctx)  # before ingest
+    await aiohttp_client(app)
+    tapes = app[keys.TAPES]
+    assert list(tapes) == ["SOL-USD", "BTC-USD"] and app[keys.TAPE] is tapes["SOL-USD"]
+    await wait_until(lambda: all(len(s.trades) > 2000 for s in stubs.values()),
+                     "both detectors fed", limit=60)
+    for product, stub in stubs.items():
+        ids = [t.trade_id for t in stub.trades]
+        assert {t.product_id for t in stub.trades} == {product}
+        assert ids == list(range(1, len(ids) + 1))  # its own tape, in id order
+    await app[keys.WRITER].wait_flushed()
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": "synthetic"})
+    try:
+        rows = await conn.fetch("SELECT product_id, count(*) AS n, min(trade_id) AS lo,"
+                                " max(trade_id) AS hi FROM trades GROUP BY 1 ORDER BY 1")
+    finally:
+        await conn.close()
+    assert [r["product_id"] for r in rows] == ["BTC-USD", "SOL-USD"]
+    assert all(r["lo"] == 1 and r["n"] == r["hi"] for r in rows)  # every id, once
+    assert app[keys.LATEST].source == "synthetic"
+    labels = app[keys.LATEST].labels  # the first product's (a list the source fills)
+    await wait_until(lambda: any(len(lb["products"]) == 2 for lb in labels),
+                     "a market-wide anomaly labelled", limit=60)
+    assert all("SOL-USD" in lb["products"] for lb in labels)

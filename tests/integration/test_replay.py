@@ -10,6 +10,7 @@ import pytest
 from blink.feeds.replay import ReplaySource
 from blink.feeds.sources import make_source
 from blink.formats import files
+from blink.formats.ticks import write_ticks
 from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
 from blink.runtime.warmup import Warmup
@@ -19,6 +20,7 @@ from blink.tape import Tape
 from blink.trade import Trade
 from tests.conftest import DATA
 from tests.support.trades import stored as tape_in_db
+from tests.support.trades import varied
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 SLICES = [DATA / "coinbase_btcusd_second_trade_bars.csv",
@@ -143,3 +145,29 @@ async def test_the_first_hours_of_a_file_play_at_once_then_paced(make_settings):
     assert max(t.ts for t in tape.trades) - t0 < 3600 + 60
     history = source.warmup.history
     assert history.source == "replay" and history.done and history.fraction == 1.0
+
+
+async def test_a_file_with_a_product_column_is_routed_by_product(make_settings, tmp_path,
+                                                                  caplog):
+    btc, eth, doge = (varied(300, product=p) for p in ("BTC-USD", "ETH-USD", "DOGE-USD"))
+    path = tmp_path / "recorded.csv"  # several products, the same ids, interleaved
+    write_ticks(path, [t for three in zip(btc, eth, doge, strict=True) for t in three])
+    settings = make_settings(source="replay", replay_file=str(path), speed=0,
+                             pairs="ETH-USD,BTC-USD")
+    tapes = {"ETH-USD": ListTape(), "BTC-USD": ListTape()}
+    source = make_source(settings)
+    await play(source, tapes)
+    assert tapes["BTC-USD"].trades == btc and tapes["ETH-USD"].trades == eth
+    assert source.added == 600 and source.skipped == {"DOGE-USD": 300}
+    assert any("DOGE-USD 300" in r.getMessage() for r in caplog.records
+               if r.levelname == "WARNING")
+
+
+async def test_a_file_without_a_product_column_is_the_first_products(make_settings):
+    path = DATA / "tardis_trades.csv"
+    settings = make_settings(source="replay", replay_file=str(path), speed=0,
+                             pairs="ETH-USD,BTC-USD")
+    tapes = {"ETH-USD": ListTape(), "BTC-USD": ListTape()}
+    await play(make_source(settings), tapes)
+    assert tapes["ETH-USD"].trades == list(files.read_trades(path, "ETH-USD"))
+    assert tapes["BTC-USD"].trades == []

@@ -206,3 +206,29 @@ async def test_close_cuts_a_stuck_write_at_its_deadline_and_spills(make_settings
     assert spilled_ids(spill) == [t.trade_id for t in tape]
     assert sample(h.metrics, "blink_writer_errors_total") == 0  # our deadline, not a failure
     await gated.close()
+
+
+async def test_products_with_the_same_ids_stay_apart_in_the_table_and_the_spill(make_settings,
+                                                                                pg_dsn):
+    """One writer for several products: the tape is keyed by (product_id, trade_id), so the
+    same ids of two products are two trades, written directly or through the spill file."""
+    settings = make_settings(pg_dsn=pg_dsn, writer_batch=50, writer_flush_ms=10)
+    btc, eth = varied(80), varied(80, product="ETH-USD")  # ids 1..80 for both
+    h = await Harness.start(settings)
+    h.submit([t for pair in zip(btc[:40], eth[:40], strict=True) for t in pair])
+    await h.flushed()
+    await cut(pg_dsn)
+    try:
+        h.submit(btc[40:] + eth[40:])
+        await h.stop()  # database down: the rest goes to the spill file
+        spilled = (settings.data_dir / "spill-public.csv").read_text().splitlines()[1:]
+        assert sorted(line.split(",")[0] for line in spilled) == ["BTC-USD"] * 40 + [
+            "ETH-USD"] * 40
+    finally:
+        await restore(pg_dsn)
+    h2 = await Harness.start(settings)  # the next start drains the spill
+    h2.submit(btc[:10] + eth[:10])  # (and a replayed overlap is still ignored)
+    await h2.flushed()
+    got = await stored(pg_dsn)
+    assert sorted(got, key=lambda t: (t.product_id, t.trade_id)) == btc + eth
+    await h2.stop()
