@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from blink.runtime import keys
 from tests.support.browser import Watched, open_page
-from tests.support.products import PAIRS, per_product
+from tests.support.overview import PAIRS, per_product
 from tests.support.web import FakeModel, fill_latest, insert_event, insert_features, serve
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ import pytest
 
 from blink.runtime import keys
 from blink.web import products
-from tests.support.products import PAIRS, CalibratedModel, detectors, per_product
+from tests.support.overview import PAIRS, CalibratedModel, detectors, per_product
 from tests.support.trades import T0
 from tests.support.web import (
     BlinkTestServer,

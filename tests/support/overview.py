@@ -1,4 +1,4 @@
-"""Several products in one web app, for the overview's tests: per-product latest states and a
+"""Several products in one web app, for the overview's tests (GET /api/products, the dashboard):
 served model that calibrates its score."""
 
 from __future__ import annotations
