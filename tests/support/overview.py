@@ -1,5 +1,5 @@
-"""Several products in one web app, for the overview's tests (GET /api/products, the dashboard):
-served model that calibrates its score."""
+"""Several products in one web app, for the overview's tests (GET /api/products, the
+dashboard): per-product latest states and a served model that calibrates its score."""
 
 from __future__ import annotations
 
