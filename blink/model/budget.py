@@ -83,7 +83,8 @@ def trim_mask(t: np.ndarray, s: np.ndarray, gap: float, guard: float, cap: float
               ) -> np.ndarray:
     """Rows to keep: the events more extreme than the window's one-event-an-hour level are
     dropped, each from its first row to `guard` seconds after its last, most extreme first,
-    while at most `cap` of the rows go."""
+    while at most `cap` of the rows go (an event that no longer fits is skipped: a shorter,
+    less extreme one may)."""
     keep = np.ones(len(t), bool)
     if len(t) < 2:
         return keep
@@ -96,7 +97,7 @@ def trim_mask(t: np.ndarray, s: np.ndarray, gap: float, guard: float, cap: float
         stop = int(np.searchsorted(t, t[b] + guard, side="right"))
         span = keep[a:stop]
         if np.count_nonzero(~keep) + np.count_nonzero(span) > budget:
-            break
+            continue  # too long for what is left: a shorter, less extreme one may fit
         span[:] = False
     return keep
 
