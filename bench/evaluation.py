@@ -21,7 +21,8 @@ first scored rows to the end (`common_span`), so window counts are equal between
 event that ended before that span is not counted. Work is spread over 2 processes (one job =
 one input, all three detectors); seeds are fixed. `--render` rewrites the doc from the last
 run's results (kept in RESULTS) without running anything. `--family NAME[,NAME]` runs those
-families only and prints their tables (for iterating; the doc is left alone).
+families only (`bars/raw`: one copy of the bar days) and prints their tables (for iterating;
+the doc is left alone).
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ def main(argv: list[str]) -> None:
     if "--family" in argv:
         wanted = set(argv[argv.index("--family") + 1].split(","))
         with tempfile.TemporaryDirectory() as tmp:
-            results, _ = run_all([j for j in jobs(Path(tmp)) if j[0][0] in wanted])
+            results, _ = run_all([j for j in jobs(Path(tmp))
+                                  if {j[0][0], "/".join(map(str, j[0][:2]))} & wanted])
         print(summary(results), f"\n{time.time() - t0:.0f} s", file=sys.stderr)
         return
     if "--render" in argv:

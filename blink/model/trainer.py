@@ -11,10 +11,9 @@ alert budget, checked. `fit` is pure (no I/O, no MLflow) so the backtest reuses 
   (`model_features`, all by default) and calibrated tail tables of each used feature and of
   the forest's anomaly; score_raw = log10 of the Bonferroni-adjusted smallest tail
   probability (<= 0, higher = more normal).
-- **Trim.** Pass 1 scores every training row OUT OF FOLD (by a model fitted on the other
-  half of the rows, untrimmed; in-sample, an anomaly shapes the tails that judge it and
-  hides); its events (`event_gap_seconds` folding)
-  more extreme than the window's one-an-hour level are dropped, each with `event_gap_seconds`
+- **Trim.** Pass 1 fits on every training row; its events (`event_gap_seconds` folding)
+  above pass 1's own alert level (`budget.threshold` at `alerts_per_day` on its scores: what
+  it would alert on) are dropped, each with `event_gap_seconds`
   after it, most extreme first, while at most `trim_fraction` of the rows go (an event too
   long for what is left is skipped, a shorter one may still fit); pass 2 refits on the rest.
   The trimmed share is a metric. (A guard of LAG steps after each event, as before, was
@@ -206,10 +205,12 @@ def fit(X: np.ndarray | Window, settings, feature_names: Sequence[str] | None = 
     scale, gap = settings.feature_scale, settings.event_gap_seconds
     train, train_ts = w.X[w.fit_from:], w.ts[w.fit_from:]
     started = time.perf_counter()
-    # pass 1 out of fold too: a model fitted on an anomaly's rows has tails shaped by them
-    # and scores them as ordinary (a -5 % crash in a bar day's window: S 2.5 in-sample)
-    s_first = _out_of_fold(train, np.ones(len(train), bool), names, cols, settings, scale)
-    keep = budget.trim_mask(train_ts, s_first, gap, gap, settings.trim_fraction)
+    _, first = _model(train, names, cols, settings, scale)
+    s_first = -first.score(train)
+    # trimmed: what pass 1 would alert on at the budget (the anomalies, by the user's own
+    # definition); rarer-than-hourly but ordinary moves stay, the tails must know them
+    level, _ = budget.threshold(train_ts, s_first, gap, settings.alerts_per_day)
+    keep = budget.trim_mask(train_ts, s_first, gap, gap, settings.trim_fraction, level)
     model, final = _model(train[keep], names, cols, settings, scale)
     fit_seconds = time.perf_counter() - started
     s_cal = -final.score(w.X)  # untrimmed: on unseen data every event counts
