@@ -142,6 +142,15 @@ def test_trim_skips_an_event_too_long_for_the_cap_and_takes_the_next():
     assert np.count_nonzero(~keep) <= 100
 
 
+def test_trim_at_a_given_level_keeps_the_events_below_it():
+    t = np.arange(2000) * 30.0
+    s = np.random.default_rng(8).normal(size=2000)
+    s[300], s[900], s[1500] = 40.0, 12.0, 8.0
+    keep = budget.trim_mask(t, s, 60.0, 60.0, cap=0.05, level=10.0)
+    assert not keep[300] and not keep[900] and keep[1500]
+    assert np.count_nonzero(~keep) == 2 * 3  # each row and the 60 s (2 rows) after it
+
+
 def test_holdout_limit_is_a_poisson_quantile():
     assert budget.holdout_limit(2.0, 0.05, 10.0) == 5  # lambda 1: P(N <= 5) = 0.9994
     assert budget.holdout_limit(2.0, 1e-6, 10.0) == 1  # a sliver of time: 1 is no evidence
