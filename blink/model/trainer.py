@@ -90,6 +90,7 @@ def hyperparameters(settings) -> dict[str, object]:
         "score_rule": "log10(m * min p_j): tails of used features and of the forest",
         "event_gap_seconds": settings.event_gap_seconds,
         "trim_fraction": settings.trim_fraction,
+        "trim_rule": "pass-1 events above its alert level (budget), + event gap, skip misfits",
         "holdout_fraction": settings.holdout_fraction,
         "max_holdout_rate_factor": settings.max_holdout_rate_factor,
         "train_hours": settings.train_hours,
