@@ -20,7 +20,9 @@ Fairness: on every input the detectors are scored over the SAME span, from the l
 first scored rows to the end (`common_span`), so window counts are equal between columns; an
 event that ended before that span is not counted. Work is spread over 2 processes (one job =
 one input, all three detectors); seeds are fixed. `--render` rewrites the doc from the last
-run's results (kept in RESULTS) without running anything.
+run's results (kept in RESULTS) without running anything. `--family NAME[,NAME]` runs those
+families only (`bars/raw`: one copy of the bar days) and prints their tables (for iterating;
+the doc is left alone).
 """
 
 from __future__ import annotations
@@ -176,6 +178,13 @@ def run_all(todo: list[tuple]) -> tuple[dict, dict]:
 def main(argv: list[str]) -> None:
     """`--render`: rewrite the doc from the last run's results (RESULTS) without running."""
     t0 = time.time()
+    if "--family" in argv:
+        wanted = set(argv[argv.index("--family") + 1].split(","))
+        with tempfile.TemporaryDirectory() as tmp:
+            results, _ = run_all([j for j in jobs(Path(tmp))
+                                  if {j[0][0], "/".join(map(str, j[0][:2]))} & wanted])
+        print(summary(results), f"\n{time.time() - t0:.0f} s", file=sys.stderr)
+        return
     if "--render" in argv:
         saved = pickle.loads(RESULTS.read_bytes())
         results, seconds, took = saved[:3]
@@ -191,6 +200,18 @@ def main(argv: list[str]) -> None:
     DOC.write_text(doc)
     update_readme(doc)
     print(f"wrote {DOC} (and README.md's table) in {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+def summary(results: dict) -> str:
+    """The family and kind tables of `results`, per family and bars copy (`--family`)."""
+    from bench.evaluation_doc import family_table, kind_table, leads_line, totals_of
+
+    out = []
+    for group in sorted({key[:2] if key[0] == "bars" else key[:1] for key in results}):
+        totals, leads = totals_of(results, lambda k, g=group: k[:len(g)] == g)
+        out += [f"## {' '.join(map(str, group))}", family_table(totals), kind_table(totals),
+                leads_line(leads)]
+    return "\n\n".join(out)
 
 
 def update_readme(doc: str) -> None:

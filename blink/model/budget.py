@@ -79,16 +79,17 @@ def threshold(t: np.ndarray, s: np.ndarray, gap: float, budget: float) -> tuple[
     return float(z), {**info, "budget_xi": xi, "budget_sigma": sigma}
 
 
-def trim_mask(t: np.ndarray, s: np.ndarray, gap: float, guard: float, cap: float
-              ) -> np.ndarray:
-    """Rows to keep: the events more extreme than the window's one-event-an-hour level are
-    dropped, each from its first row to `guard` seconds after its last, most extreme first,
-    while at most `cap` of the rows go."""
+def trim_mask(t: np.ndarray, s: np.ndarray, gap: float, guard: float, cap: float,
+              level: float | None = None) -> np.ndarray:
+    """Rows to keep: the events above `level` (default: the window's one-event-an-hour
+    level; the trainer passes its alert level) are dropped, each from its first row to
+    `guard` seconds after its last, most extreme first, while at most `cap` of the rows go
+    (an event that no longer fits is skipped: a shorter, less extreme one may)."""
     keep = np.ones(len(t), bool)
     if len(t) < 2:
         return keep
     hours = max((t[-1] - t[0]) / 3600.0, 1.0)
-    level = base_level(t, s, gap, hours)
+    level = base_level(t, s, gap, hours) if level is None else level
     found = events(t, s > level, gap)
     order = sorted(found, key=lambda ab: -s[ab[0]:ab[1] + 1].max())
     budget = int(cap * len(t))
@@ -96,7 +97,7 @@ def trim_mask(t: np.ndarray, s: np.ndarray, gap: float, guard: float, cap: float
         stop = int(np.searchsorted(t, t[b] + guard, side="right"))
         span = keep[a:stop]
         if np.count_nonzero(~keep) + np.count_nonzero(span) > budget:
-            break
+            continue  # too long for what is left: a shorter, less extreme one may fit
         span[:] = False
     return keep
 

@@ -9,7 +9,11 @@ one-sided ones such as the volume surprise), then
 - **tail**: above u = the 1 - TAIL quantile, a generalised Pareto distribution fitted to the
   exceedances a - u by probability-weighted moments (Hosking & Wallis 1987), shape xi clipped
   to [0, XI_MAX]: never a finite end point (a value beyond everything seen still gets a finite,
-  ever smaller probability) and never heavier than xi = XI_MAX;
+  ever smaller probability) and never heavier than xi = XI_MAX; the scale sigma is floored
+  at (u - median) / ln(0.5 / TAIL), the exponential tail that the body's own spread implies:
+  a tail fitted on a few episodes (a slow feature, a point mass at 0) can come out far
+  lighter than the body, and a value a little beyond the training range then scores a
+  probability of 1e-30, outshouting every other term of the score;
   S(a) = TAIL * (1 + xi (a - u) / sigma)^(-1/xi) (xi = 0: TAIL * exp(-(a - u) / sigma)).
 
 `surprise(X)` = -log10 S(a) per column (0 = as common as can be, 2 = the 1 % tail, 6 = one row
@@ -24,6 +28,10 @@ TAIL = 0.01  # share of the training rows above the GPD's base level u
 XI_MAX = 0.5
 LEVELS = np.round(np.linspace(0.0, 1.0 - TAIL, 100), 6)
 MIN_P = 1e-300
+MEDIAN = int(np.flatnonzero(LEVELS == 0.5)[0])  # the body's row at the median
+# the GPD scale's floor: (u - median) / BODY_DECAY, the scale of an exponential tail whose
+# median and 1 - TAIL quantile are the body's (ln(0.5 / TAIL) = ln 50 of them apart)
+BODY_DECAY = float(np.log(0.5 / TAIL))
 
 
 def gpd_pwm(y: np.ndarray) -> tuple[float, float]:
@@ -69,6 +77,7 @@ def fit(A: np.ndarray, two_sided, runs=None) -> dict:
         u = body[-1, j]
         peaks = episode_peaks(F[:, j], u, runs[j])
         x, s = gpd_pwm(peaks - u)
+        s = max(s, (u - body[MEDIAN, j]) / BODY_DECAY)  # no lighter than the body says
         xi.append(x)
         sigma.append(s)
         episodes.append(int(len(peaks)))

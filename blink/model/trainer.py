@@ -12,9 +12,12 @@ alert budget, checked. `fit` is pure (no I/O, no MLflow) so the backtest reuses 
   the forest's anomaly; score_raw = log10 of the Bonferroni-adjusted smallest tail
   probability (<= 0, higher = more normal).
 - **Trim.** Pass 1 fits on every training row; its events (`event_gap_seconds` folding)
-  more extreme than the window's one-an-hour level are dropped, each with LAG grid steps
-  after it (the longest return carries the move that long), most extreme first, at most
-  `trim_fraction` of the rows; pass 2 refits on the rest. The trimmed share is a metric.
+  above pass 1's own alert level (`budget.threshold` at `alerts_per_day` on its scores: what
+  it would alert on) are dropped, each with `event_gap_seconds`
+  after it, most extreme first, while at most `trim_fraction` of the rows go (an event too
+  long for what is left is skipped, a shorter one may still fit); pass 2 refits on the rest.
+  The trimmed share is a metric. (A guard of LAG steps after each event, as before, was
+  longer than the whole cap on a 5-minute series, 2,000 rows: nothing was ever trimmed.)
 - **Threshold** (`blink.model.budget`): the level at which the UNTRIMMED calibration rows
   give `alerts_per_day` events a day, the tail of the event peaks modelled by a GPD (peaks
   over threshold, as SPOT), so that the rate holds out of sample. Each calibration row is
@@ -87,6 +90,7 @@ def hyperparameters(settings) -> dict[str, object]:
         "score_rule": "log10(m * min p_j): tails of used features and of the forest",
         "event_gap_seconds": settings.event_gap_seconds,
         "trim_fraction": settings.trim_fraction,
+        "trim_rule": "pass-1 events above its alert level (budget), + event gap, skip misfits",
         "holdout_fraction": settings.holdout_fraction,
         "max_holdout_rate_factor": settings.max_holdout_rate_factor,
         "train_hours": settings.train_hours,
@@ -203,8 +207,11 @@ def fit(X: np.ndarray | Window, settings, feature_names: Sequence[str] | None = 
     train, train_ts = w.X[w.fit_from:], w.ts[w.fit_from:]
     started = time.perf_counter()
     _, first = _model(train, names, cols, settings, scale)
-    keep = budget.trim_mask(train_ts, -first.score(train), gap, features.LAG * scale,
-                            settings.trim_fraction)
+    s_first = -first.score(train)
+    # trimmed: what pass 1 would alert on at the budget (the anomalies, by the user's own
+    # definition); rarer-than-hourly but ordinary moves stay, the tails must know them
+    level, _ = budget.threshold(train_ts, s_first, gap, settings.alerts_per_day)
+    keep = budget.trim_mask(train_ts, s_first, gap, gap, settings.trim_fraction, level)
     model, final = _model(train[keep], names, cols, settings, scale)
     fit_seconds = time.perf_counter() - started
     s_cal = -final.score(w.X)  # untrimmed: on unseen data every event counts

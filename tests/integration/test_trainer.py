@@ -77,11 +77,16 @@ def test_threshold_rule_and_holdout(fit_settings):
 def test_trim_drops_past_events_and_refits(fit_settings):
     X = feature_rows(4000)
     X[2000:2010] += 25.0  # one gross past event in the training window
-    fit_settings = replace(fit_settings, trim_fraction=0.15)  # room for it + LAG steps after
-    r = trainer.fit(X, fit_settings)
+    # 30-s steps: a 33-hour window, so that the alert level pass 1 trims at (the budget's,
+    # 2 a day) rests on more than a day; on an hour of rows it is an extrapolation far
+    # beyond everything and nothing is trimmed
+    ts = np.arange(4000) * 30.0
+    fit_settings = replace(fit_settings, trim_fraction=0.15, feature_scale=30.0,
+                           train_hours=40.0, calibration_hours=40.0)
+    r = trainer.fit(X, fit_settings, ts=ts)
     assert 10 <= r.metrics["rows_trimmed"] <= fit_settings.trim_fraction * r.metrics["rows_train"]
     # the refit never saw the event: its tails call it far rarer than the untrimmed fit would
-    untrimmed = trainer.fit(X, replace(fit_settings, trim_fraction=0.0))
+    untrimmed = trainer.fit(X, replace(fit_settings, trim_fraction=0.0), ts=ts)
     assert untrimmed.metrics["rows_trimmed"] == 0
     assert _served(r).score(X[2000:2010]).max() < _served(untrimmed).score(X[2000:2010]).max()
 

@@ -69,7 +69,23 @@ def test_a_slow_feature_is_fitted_on_its_episodes():
     n_above = int(np.sum(np.abs(slow) > episodes["body"][0][-1]))
     assert episodes["episodes"][0] < n_above / 20 and rows["episodes"][0] == n_above
     far = np.array([[np.abs(slow).max() * 1.5]])
-    assert tails.Tails(episodes).surprise(far) < tails.Tails(rows).surprise(far)
+    assert tails.Tails(episodes).surprise(far) <= tails.Tails(rows).surprise(far)
+    assert episodes["xi"][0] > rows["xi"][0] or episodes["sigma"][0] >= rows["sigma"][0]
+
+
+def test_a_thin_fitted_tail_is_floored_by_the_body():
+    """A feature with a point mass at 0 and a short tail (volratio_60 on a calm series):
+    its few episodes give a tail far lighter than its body. The GPD scale is floored at the
+    exponential scale the body implies, (u - median) / ln 50, so a value twice the training
+    maximum is rare (S > 2) but not 1e-30."""
+    rng = np.random.default_rng(5)
+    x = np.where(rng.random(20_000) < 0.6, 0.0, rng.exponential(0.05, 20_000))
+    x[x > 0.2] = 0.2  # nothing beyond 0.2 in training: the PWM fit alone is very light
+    t = tails.fit(x[:, None], [False], runs=[60])
+    u, med = t["body"][0][-1], t["body"][0][tails.MEDIAN]
+    assert t["sigma"][0] == pytest.approx((u - med) / math.log(50))
+    s = tails.Tails(t).surprise([[0.4]])[0, 0]
+    assert 2 < s <= 2 + (0.4 - u) / t["sigma"][0] / math.log(10) + 1e-9 < 12
 
 
 def test_combined_is_the_bonferroni_adjusted_smallest_probability():
@@ -110,6 +126,29 @@ def test_trim_drops_the_worst_events_within_the_cap():
     assert not keep[500:515].any() and not keep[1500:1511].any() and keep[516:1499].any()
     assert np.count_nonzero(~keep) <= 100
     assert budget.trim_mask(t, s, 60.0, 300.0, cap=0.0).all()
+
+
+def test_trim_skips_an_event_too_long_for_the_cap_and_takes_the_next():
+    """The most extreme event is longer than the cap: it stays, and the shorter, less
+    extreme ones are still trimmed (the loop used to stop at the first misfit, so that on
+    a 5-minute series, a guard of 300 rows against a cap of 100, nothing was ever trimmed)."""
+    t = np.arange(2000) * 30.0
+    s = np.random.default_rng(7).normal(size=2000)
+    s[200:400] = 50.0  # 200 rows: above the 100-row cap
+    s[1000] = s[1600] = 30.0
+    keep = budget.trim_mask(t, s, 60.0, 60.0, cap=0.05)
+    assert keep[200:400].all()
+    assert not keep[1000:1003].any() and not keep[1600:1603].any()
+    assert np.count_nonzero(~keep) <= 100
+
+
+def test_trim_at_a_given_level_keeps_the_events_below_it():
+    t = np.arange(2000) * 30.0
+    s = np.random.default_rng(8).normal(size=2000)
+    s[300], s[900], s[1500] = 40.0, 12.0, 8.0
+    keep = budget.trim_mask(t, s, 60.0, 60.0, cap=0.05, level=10.0)
+    assert not keep[300] and not keep[900] and keep[1500]
+    assert np.count_nonzero(~keep) == 2 * 3  # each row and the 60 s (2 rows) after it
 
 
 def test_holdout_limit_is_a_poisson_quantile():

@@ -1,0 +1,87 @@
+"""The diagnosis section of docs/evaluation.md: what the misses of issue 13 were traced to,
+what changed, and what did not work (`bench.evaluation_doc.render` puts it after the
+targets). Plain text with the figures measured while diagnosing (each with its command);
+the tables around it are this run's.
+"""
+
+from __future__ import annotations
+
+NOTES = """## What the misses were traced to (this run's changes)
+
+Net effect against the previous run of this harness (main fbda331, same seeds): plain
+series recall 0 → 0.167 (level shifts 0 → 8 of 18); real bars with injections F1 0.246 →
+0.380 (baseline 0.302); raw real days 2.1 → 2.6 alerts a day for a budget of 2 (×1.04 →
+×1.29); synthetic demo rate recall 0.777 → 0.802; realistic rate recall 0.667 → 0.583 (one
+price jump and one volatility burst fewer, one false alarm). Still missed, listed above.
+
+Figures in this section were measured while diagnosing, with `python -m bench.evaluation
+--family NAME` (one family of this harness, same seeds) and the scripts' numbers quoted; the
+tables below are this run's.
+
+**Plain series, recall 0 of 54 (was).** Not readiness: the regime window does grow from what
+exists (300 steps at READY = 600), and σ_1 at a series' first ready step was within 10 % of its
+value later on (seed 1: 0.0337 at step 679, 0.030–0.036 to the end). Two rules in the model
+were the cause, both visible in every fit of seed 1:
+
+- *The thresholds sat at −22 to −126* (score_raw of the anomalies: −1 to −2.4). The budget
+  reads out-of-fold calibration scores, and a half-model scored the other half's
+  `volratio_60` of 0.61 at S = 35: its tail above u = 0.14 was fitted on a few episodes of
+  a feature with a point mass at 0, σ = 0.006, and the exponential tail (ξ clipped to 0)
+  turned a value a little past the training range into a probability of 10^−35. Fix
+  (`blink/model/tails.py`): the GPD scale is floored at (u − median) / ln 50, the
+  exponential tail the body's own spread implies. Thresholds on seed 1 became −3.9 to −9.1.
+- *Nothing was ever trimmed* (`trimmed_fraction` 0.0 in every series fit): each event was
+  dropped with 300 grid steps after it, and the loop stopped at the first event that did not
+  fit the cap (5 % of a 2,000-row window = 100 rows < 300). The z_1 tail was then fitted on
+  the series' own past anomalies (one every 8–16 h, ~1 % of the rows: the whole tail), and
+  a new 9σ level shift scored S ≈ 3, as common. Fix (`blink/model/budget.py`,
+  `trainer.py`): the guard after an event is the event gap, and an event too long for what
+  is left of the cap is skipped, not the end of the loop. With both, the next level shifts
+  after fits at steps 1,500 and 2,500 scored −5.0 to −7.7 against thresholds of −3.9 and
+  −5.2 (spikes −1.1 to −2.0: below them, see the yardstick).
+
+Left as found: the yardstick is a number of grid steps (1,800, lagged 300), so on 5-minute
+samples it spans 6.25 days ending 25 h ago. The generated metric's noise is additive while
+level shifts and drifts multiply the level (×4–6 by day 12), so late spikes (6–12 noise sd)
+are only 1.7–3 σ_1 of the stale yardstick: the spike misses at the end of each series are
+the feature's, not the score's. Drifts (25–50 % over 3–6 h) are missed by every detector.
+
+**Real bars with injections.** Per missed window (large copies, days 1–4): the model was
+ready and promoted at every window (17–18 fits a day, all promoted); missed jumps had a
+feature far from extreme against its tail (a 2 % jump at 20:00 on 2016-10-08: z_1 = 18.3,
+S = 3.1, because that window's z_1 tail, ξ 0.24 and σ 3.0, had been fitted on the −5 %
+crash injected at 16:00 the same day (z_1 −165); trim's cap was spent before reaching it),
+and the threshold sat above them (−16.9: the calibration window held that crash, S = 62,
+and the budget's GPD on 14 event peaks took ξ = 0.5). Each bar day is its own segment with
+three anomalies in its ~17 scored hours: more anomalies than the budget of 2 a day allows,
+so by the budget's definition (events a day in the calibration window, every event
+counting) the threshold must sit among them.
+
+**Synthetic volume spikes at the realistic rate (0 or 1 of 7).** The feature sees them
+(`volume_surprise_60` 3.1–3.2, ×21–25 the regime's volume; its 99th percentile 1.6–2.2), but
+S ≈ 3.6 and score_raw ≈ −2.7, while thresholds were −10 to −16: the calibration day holds
+flash crashes (S ≈ 50) and jumps. The "realistic" spacing of 3–6 h is 4–8 anomalies a day,
+above the default budget of 2 a day: the same contradiction as on bars, and the reason the
+≥ 0.9 recall with ≤ 1 false alarm a day cannot be met by a budget of 2 a day here.
+
+**Which events the trim drops.** With the trim working, the old level (events above the
+window's one-event-an-hour level, 12 times the default budget) trimmed ordinary rare moves
+too: the tails forgot them, and unseen raw real days alerted 4.8 times a day for a budget of
+2 (`--family bars`: bars F1 large 0.445, small 0.317; series recall 0.315). Shipped: the
+trim drops what pass 1 would ALERT on (its own budget threshold): raw days 2.6 a day, series
+recall 0.167, bars F1 0.467 large and 0.287 small (this run's tables). The budget's
+promise is the one to keep on data nobody labelled.
+
+**Bars' volume.** Before these changes 7 of 13 false alarms on raw days were led by
+`volume_surprise_60` (volumes real, untouched by the injections); after them it leads
+none of 16 (z_5 5, volratio_60 4, z_1 3, z_30 2, z_300 2). Its weight was left equal: the
+false alarms it led went with the tail floor and the trim, without weighting it down, and
+on real data with an objective event rule a volume surge may well be an event.
+
+**Tried and dropped** (measured, not shipped): scoring pass 1 of the trim out of fold (a
+half-model per half, as the calibration does) so that an anomaly cannot hide behind the
+tails it shaped. On bars it cut F1 (large copies 0.445 → 0.286, small 0.317 → 0.258) and
+on series recall (0.315 → 0.074): half-models flag the drift of a nonstationary window
+(novelty), and the cap is spent on it instead of the anomalies. Raw days improved
+(4.8 → 2.9 a day). The same with the alert-level trim: bars large F1 0.391, raw days
+2.7 a day."""
