@@ -6,6 +6,21 @@ the tables around it are this run's.
 
 from __future__ import annotations
 
+# measured by this harness on main 860d7fc (see the module docstring); None: not measured
+TODAY: dict[str, float | None] = {
+    'recall_price_jump': 0.3838,
+    'recall_volatility_burst': 0.0202,
+    'recall_volume_spike': 0.0,
+    'recall_flash_crash': 0.32,
+    'fa_stream rate': 0.0,
+    'fa_realistic rate': 6.3642,
+    'delay_price_jump': 0.1985,
+    'delay_flash_crash': 24.179,
+    'bars_f1': 0.2719,
+    'bars_margin': -0.1297,
+    'raw_fa': 12.9651,
+}
+
 NOTES = """## What the misses were traced to (this run's changes)
 
 Net effect against the previous run of this harness (main fbda331, same seeds): plain
