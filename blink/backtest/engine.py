@@ -193,7 +193,7 @@ class Backtest:
             self.wait_rows = self.history.count + self.settings.train_min_rows - len(X)
             return
         self.wait_rows, self.due = math.inf, end + self.settings.retrain_seconds
-        args = (self.fit, data, self.settings, FEATURE_NAMES, self.on_fit is not None)
+        args = (self.fit, data, self.settings, FEATURE_NAMES)
         if self.fit_workers > 0:
             if self.executor is None:  # spawned (no state inherited), niced: see lower_priority
                 self.executor = ProcessPoolExecutor(
