@@ -94,15 +94,24 @@ static int span(const Tree *t, Py_ssize_t c, Py_ssize_t a, Py_ssize_t b, double 
                 double *hi)
 {
     const double *v = t->cols + c * t->m;
-    double l = INFINITY, h = -INFINITY;
-    for (Py_ssize_t i = a; i < b; i++) {
-        double x = v[t->rows[i]];
-        l = x < l ? x : l;
-        h = x > h ? x : h;
+    /* two of each: independent chains of min/max (one chain waits on every step) */
+    double l0 = INFINITY, h0 = -INFINITY, l1 = INFINITY, h1 = -INFINITY;
+    Py_ssize_t i = a;
+    for (; i + 1 < b; i += 2) {
+        double x0 = v[t->rows[i]], x1 = v[t->rows[i + 1]];
+        l0 = x0 < l0 ? x0 : l0;
+        h0 = x0 > h0 ? x0 : h0;
+        l1 = x1 < l1 ? x1 : l1;
+        h1 = x1 > h1 ? x1 : h1;
     }
-    *lo = l;
-    *hi = h;
-    return l <= h;
+    if (i < b) {
+        double x = v[t->rows[i]];
+        l0 = x < l0 ? x : l0;
+        h0 = x > h0 ? x : h0;
+    }
+    *lo = l0 < l1 ? l0 : l1;
+    *hi = h0 > h1 ? h0 : h1;
+    return *lo <= *hi;
 }
 
 /* Grow one tree into the outputs from node `first` on; -> the nodes it has. */
@@ -152,7 +161,8 @@ static Py_ssize_t grow_tree(Tree *t, Py_ssize_t first, Py_ssize_t *height)
         for (Py_ssize_t q = a; q < b; q++) {
             Py_ssize_t row = t->rows[q];
             double x = v[row];
-            int left = x <= p || (nan_goes_left && isnan(x));
+            /* NaN compares false: !(x > p) sends it left, x <= p right */
+            int left = nan_goes_left ? !(x > p) : x <= p;
             t->rows[i] = row;
             t->spill[r] = row;
             i += left;
@@ -214,13 +224,26 @@ static int grow_forest(const Plan *pl, const double *X, Py_buffer *out, Py_ssize
     Py_ssize_t *work = PyMem_Malloc((2 * m + 3 * per_tree + 2 * k) * sizeof(Py_ssize_t));
     double *cols = PyMem_Malloc(m * k * sizeof(double));
     double *c_of = PyMem_Malloc((m + 1) * sizeof(double));
+    double *xc = PyMem_Malloc(n * k * sizeof(double)); /* X rounded, column-major */
     int status = 0;
-    if (!perm || !work || !cols || !c_of) {
+    if (!perm || !work || !cols || !c_of || !xc) {
         status = -2;
         goto done;
     }
     for (Py_ssize_t i = 0; i <= m; i++)
         c_of[i] = path_c(i);
+    int inf = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t j = 0; j < k; j++) {
+            double x = (double)(float)X[i * k + j];
+            inf |= fabs(x) == INFINITY;
+            xc[j * n + i] = x;
+        }
+    }
+    if (inf) {
+        status = -1;
+        goto done;
+    }
     uint64_t rng = pl->seed;
     Tree t = {.cols = cols, .m = m, .max_depth = pl->max_depth, .n_use = pl->n_sub,
               .rng = &rng, .rows = work, .start = work + m, .stop = work + m + per_tree,
@@ -250,18 +273,14 @@ static int grow_forest(const Plan *pl, const double *X, Py_buffer *out, Py_ssize
             colperm[j] = colperm[r];
             colperm[r] = tmp;
         }
-        for (Py_ssize_t i = 0; i < m; i++) {
-            const double *row = X + perm[i] * k;
-            for (Py_ssize_t j = 0; j < k; j++) {
-                double x = (double)(float)row[j];
-                if (isinf(x)) {
-                    status = -1;
-                    goto done;
-                }
-                cols[j * m + i] = x;
-            }
-            t.rows[i] = i;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const double *src = xc + j * n;
+            double *dst = cols + j * m;
+            for (Py_ssize_t i = 0; i < m; i++)
+                dst[i] = src[perm[i]];
         }
+        for (Py_ssize_t i = 0; i < m; i++)
+            t.rows[i] = i;
         roots[tree] = total;
         Py_ssize_t h;
         total += grow_tree(&t, total, &h);
@@ -274,6 +293,7 @@ done:
     PyMem_Free(work);
     PyMem_Free(cols);
     PyMem_Free(c_of);
+    PyMem_Free(xc);
     return status;
 }
 
