@@ -71,6 +71,7 @@ class FitResult:
     reason: str
     example: np.ndarray  # a few training rows (the MLflow input example, used features)
     trained_at: float = field(default_factory=time.time)
+    model: object = None  # unused here (`forest` serves); `detect.baseline` still passes one
 
 
 def hyperparameters(settings) -> dict[str, object]:
@@ -153,10 +154,10 @@ def prepare(X: np.ndarray, settings, ts: np.ndarray | None = None) -> Window:
     return Window(cal_ts, X[:-n_hold], max(fit_from, 0), hold_ts, X[-n_hold:], int(ok.sum()))
 
 
-def _model(rows: np.ndarray, names, cols, settings, scale: float):
-    """Forest + tail tables fitted on `rows` (all columns) -> (score_raw of those rows,
-    ServedModel): the rows' own scores come with the fit (the forest walked them for the
-    tails), so a caller needing them does not walk them again."""
+def _model(rows: np.ndarray, names, cols, settings, scale: float, own: bool = False):
+    """Forest + tail tables fitted on `rows` (all columns) -> (score_raw of those rows with
+    `own`, else None; ServedModel): the forest walked the rows for the tails, so a caller
+    needing their scores does not walk them again."""
     used = rows[:, cols]
     forest = grow(spaced(used, SAMPLE_ROWS), settings.n_estimators, settings.max_samples,
                   settings.max_features, settings.random_state)
@@ -167,8 +168,8 @@ def _model(rows: np.ndarray, names, cols, settings, scale: float):
     A = np.column_stack([used, -forest.score_samples(used)])
     tables = tails.fit(A, two, runs)
     stats = served.training_stats(np.zeros(1), tables, cols, scale)
-    own = tails.combined(tails.Tails(tables).surprise(A))  # = ServedModel.score(rows)
-    return own, served.ServedModel(forest, tuple(names), np.nan, "fit", "0", "", stats)
+    raw = tails.combined(tails.Tails(tables).surprise(A)) if own else None  # = .score(rows)
+    return raw, served.ServedModel(forest, tuple(names), np.nan, "fit", "0", "", stats)
 
 
 def _out_of_fold(train: np.ndarray, keep: np.ndarray, names, cols, settings, scale
@@ -196,7 +197,7 @@ def fit(X: np.ndarray | Window, settings, feature_names: Sequence[str] | None = 
     scale, gap = settings.feature_scale, settings.event_gap_seconds
     train, train_ts = w.X[w.fit_from:], w.ts[w.fit_from:]
     started = time.perf_counter()
-    own, _ = _model(train, names, cols, settings, scale)
+    own, _ = _model(train, names, cols, settings, scale, own=True)
     keep = budget.trim_mask(train_ts, -own, gap, features.LAG * scale, settings.trim_fraction)
     _, final = _model(train[keep], names, cols, settings, scale)
     fit_seconds = time.perf_counter() - started
