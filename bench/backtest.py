@@ -178,7 +178,8 @@ def run() -> str:
         gc.freeze()  # as `python -m blink backtest` does once started
         rates = {"parse": best_rate(n, lambda: sum(len(c) for c in files.read_columns(path)))}
         bars, series = write_bars_and_series(Path(tmp))
-        for key, p, rows in (("bars", bars, BAR_ROWS), ("series", series, SERIES_ROWS)):
+        for key, p, rows in (("read_bars", bars, BAR_ROWS),
+                             ("read_series", series, SERIES_ROWS)):
             rates[key] = best_rate(rows, lambda p=p: sum(len(c) for c in files.read_columns(p)))
         cols = next(iter(files.read_columns(path, chunk_rows=PART_ROWS)))  # the parts: a day
         part = len(cols)
@@ -230,9 +231,10 @@ def run() -> str:
     rows = [
         ("`files.read_columns` (parse the tick file)", r("parse"), ""),
         (f"`files.read_columns` on {BAR_ROWS:,} 1-minute OHLCV bars (`timestamp,open,high,low,"
-         "close,volume,…`, epoch ms; each bar becomes up to 4 trades)", f"{r('bars')} rows", ""),
+         "close,volume,…`, epoch ms; each bar becomes up to 4 trades)", f"{r('read_bars')} rows",
+         ""),
         (f"`files.read_columns` on a {SERIES_ROWS:,}-row `timestamp,value` series (ISO-8601)",
-         f"{r('series')} rows", ""),
+         f"{r('read_series')} rows", ""),
         ("feature engine alone (`Engine.run`, the raw feature rate)", r("engine"), ""),
         ("both detector stages, compiled forest 100 × 256, no retrain", r("stages"), ""),
         (f"the {retrains} fits alone (`trainer.fit`, {fitting:.2f} s, in this process)",
