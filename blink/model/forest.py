@@ -3,9 +3,10 @@
 
 `grow` builds the forest Blink trains, logs and serves (Liu, Ting & Zhou 2008, as sklearn's
 IsolationForest: per tree `max_samples` rows without replacement, a random column, a uniform
-split; `blink/model/_grow.c` says how), in well under a ms where sklearn's fit took ~20 ms:
-a bar backtest fits four forests every 60 rows. `from_sklearn` compiles a fitted sklearn
-IsolationForest into the same arrays: the tests' oracle and the benchmarks' reference.
+split; `blink/model/_grow.c` says how), in under a ms where sklearn's fit took ~90 ms
+(`python -m bench fits`): a bar backtest fits four forests every 60 rows. `from_sklearn`
+compiles a fitted sklearn IsolationForest into the same arrays: the tests' oracle and the
+benchmarks' reference.
 
 sklearn's `score_samples` costs milliseconds for one row (input validation, one `apply` call
 per tree) and a few µs per row in batches. Here the nodes of every tree live in flat arrays
