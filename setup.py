@@ -1,7 +1,8 @@
 """Build script for Blink's two C kernels (everything else is declared in pyproject.toml).
 
 - `blink._features`: the rolling feature engine's state machine (`blink/features.py` wraps it);
-- `blink.model._forest`: the compiled IsolationForest walk (`blink/model/forest.py` wraps it).
+- `blink.model._forest`: the compiled IsolationForest walk (`blink/model/forest.py` wraps it);
+- `blink.model._grow`: the isolation-forest builder (`blink.model.forest.grow` wraps it).
 
 Plain C99 against the CPython API and the buffer protocol: no numpy headers, no Cython.
 """
@@ -14,4 +15,5 @@ FLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-Werror=implicit-function-decla
 setup(ext_modules=[
     Extension("blink._features", ["blink/_features.c"], extra_compile_args=FLAGS),
     Extension("blink.model._forest", ["blink/model/_forest.c"], extra_compile_args=FLAGS),
+    Extension("blink.model._grow", ["blink/model/_grow.c"], extra_compile_args=FLAGS),
 ])

@@ -52,10 +52,15 @@ def main() -> None:
     batch_us = (time.perf_counter() - t0) / len(ts) * 1e6
     settings = config.load(flags={"data_dir": "/tmp/blink-bench"}, env={})
     fit = trainer.fit(X, settings, FEATURE_NAMES, ts=ts)
-    model = fit.model
-    served = ServedModel.from_sklearn(model, FEATURE_NAMES, fit.threshold, fit.train_stats,
-                                      "bench", "1", "now")
+    served = ServedModel(fit.forest, FEATURE_NAMES, fit.threshold, "bench", "1", "now",
+                         fit.train_stats)
     X = X[~np.isnan(X).any(axis=1)]
+    # sklearn's forest of the same size on the same rows: the walk it is compared with
+    from sklearn.ensemble import IsolationForest
+
+    model = IsolationForest(n_estimators=settings.n_estimators,
+                            max_samples=settings.max_samples, random_state=settings.random_state)
+    model.fit(X[:, fit.train_stats["columns"]])
 
     rows = X[np.random.default_rng(2).integers(0, len(X), 400)]
     sk, comp, full = [], [], []

@@ -5,7 +5,7 @@ Compiling every module of the environment (`UV_COMPILE_BYTECODE`) cost the image
 GenAI parts, most of scipy...). Instead, the build stage runs this once, with a writable venv
 and PYTHONDONTWRITEBYTECODE unset: every `blink` module, the lazily imported embedded
 PostgreSQL and Redis clients, and one MLflow round trip in a throwaway sqlite store — fit a
-small IsolationForest, log it (skops), register it, resolve the alias, load and compile it.
+small isolation forest, log it (its arrays, `forest.npz`), register it, resolve the alias, load it.
 Imports outside that set still work; they are compiled in memory when first used.
 It doubles as a build-time check that the installed environment can train, register and serve:
 `python deploy/warm_bytecode.py` exits non-zero otherwise.

@@ -1,9 +1,8 @@
 """The backtest's retrains: what a fit records, and the fit itself as it runs in a worker
-process (niced), returning the compiled forest that serves."""
+process (niced) or inline, returning the compiled forest that serves (and MLflow logs)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,11 +29,9 @@ def lower_priority() -> None:
     os.nice(10)
 
 
-def fit_one(fit: Callable, X, settings: Settings, names, keep_model: bool):
-    """One retrain (in a worker process with `fit_workers`); the sklearn model travels back
-    only when MLflow logs it: the compiled forest is what serves."""
-    result = fit(X, settings, names)
-    return result if keep_model else dataclasses.replace(result, model=None)
+def fit_one(fit: Callable, X, settings: Settings, names):
+    """One retrain (in a worker process with `fit_workers`, else inline)."""
+    return fit(X, settings, names)
 
 
 def serve_forest(result, version: str, end: float):

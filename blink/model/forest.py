@@ -1,4 +1,12 @@
-"""A fitted IsolationForest compiled to flat arrays and walked in C (`blink.model._forest`).
+"""An isolation forest as flat arrays, grown in C (`grow`, `blink.model._grow`) and walked in C
+(`blink.model._forest`).
+
+`grow` builds the forest Blink trains, logs and serves (Liu, Ting & Zhou 2008, as sklearn's
+IsolationForest: per tree `max_samples` rows without replacement, a random column, a uniform
+split; `blink/model/_grow.c` says how), in under a ms where sklearn's fit took ~90 ms
+(`python -m bench fits`): a bar backtest fits four forests every 60 rows. `from_sklearn`
+compiles a fitted sklearn IsolationForest into the same arrays: the tests' oracle and the
+benchmarks' reference.
 
 sklearn's `score_samples` costs milliseconds for one row (input validation, one `apply` call
 per tree) and a few µs per row in batches. Here the nodes of every tree live in flat arrays
@@ -26,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from blink.model import _forest
+from blink.model import _forest, _grow
 
 _ARRAYS = (("feature", np.int64), ("threshold", np.float64), ("base", np.int64),
            ("value", np.float64), ("nan_left", np.bool_), ("roots", np.int64))
@@ -104,6 +112,26 @@ class CompiledForest:
                    value[order], offsets, len(levels) - 1,
                    len(trees) * c, int(iforest.n_features_in_), inner & nan_left[order])
 
+    def arrays(self) -> dict[str, np.ndarray | int | float]:
+        """Every field, as `CompiledForest(**arrays)` takes them back (what MLflow logs)."""
+        names = ("feature", "threshold", "base", "value", "roots", "depth", "denominator",
+                 "n_features", "nan_left")
+        return dict(zip(names, self.__reduce__()[1], strict=True))
+
+    def save(self, path) -> None:
+        """Write the arrays to an .npz file (what MLflow logs: no pickle in it)."""
+        np.savez(path, **self.arrays())
+
+    @classmethod
+    def load(cls, path) -> CompiledForest:
+        """Read `save`'s file (pickles refused); a corrupt forest raises ValueError."""
+        with np.load(path, allow_pickle=False) as z:
+            fields = {name: z[name] for name in z.files}
+        for name in ("depth", "n_features"):
+            fields[name] = int(fields[name])
+        fields["denominator"] = float(fields["denominator"])
+        return cls(**fields)
+
     @property
     def n_trees(self) -> int:
         return len(self.roots)
@@ -125,6 +153,32 @@ class CompiledForest:
         out = np.empty(len(X))
         self._kernel.score(X, out)
         return out
+
+
+def grow(X, n_trees: int, max_samples: int, max_features: float = 1.0,
+         seed: int | None = 0) -> CompiledForest:
+    """An isolation forest of `n_trees` trees fitted on the rows of X (n x k; NaN allowed,
+    +-inf not): each tree on min(max_samples, n) rows drawn without replacement and, with
+    max_features < 1, on max(1, int(max_features * k)) of the columns. The same X and seed
+    give the same forest (seed None: a fresh one)."""
+    X = np.ascontiguousarray(X, np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"expected a 2-D array of rows, got shape {X.shape}")
+    if n_trees < 1:
+        raise ValueError(f"n_trees: expected >= 1, got {n_trees}")
+    m = min(int(max_samples), len(X))
+    room = n_trees * max(2 * m - 1, 1)
+    nodes = {name: np.empty(room, dtype) for name, dtype in _ARRAYS if name != "roots"}
+    roots = np.empty(n_trees, np.int64)
+    n_sub = max(1, int(max_features * X.shape[1]))
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    n, height, denominator = _grow.grow(X, nodes["feature"], nodes["threshold"], nodes["base"],
+                                        nodes["value"], nodes["nan_left"], roots,
+                                        max(m, 1), n_sub, int(seed) % 2**64)
+    return CompiledForest(nodes["feature"][:n].copy(), nodes["threshold"][:n].copy(),
+                          nodes["base"][:n].copy(), nodes["value"][:n].copy(), roots, height,
+                          denominator, X.shape[1], nodes["nan_left"][:n].copy())
 
 
 def _rows(X) -> np.ndarray:

@@ -2,10 +2,10 @@
 
 `resolve` asks the registry which version the alias points at; without the alias (nothing
 promoted yet, alias deleted) it falls back to the newest finished run of experiment `blink`
-for this product and source whose checks passed. `load` downloads that model and reads it
-with skops and Blink's OWN trusted-type list (never the list stored in the model's MLmodel
-file, and never pickle), plus the threshold and train_stats stored with the run, and builds
-a `ServedModel` (compiled forest). The service's watcher (`blink.service.watcher`) calls
+for this product and source whose checks passed. `load` downloads that model and reads the
+compiled forest's arrays from it (`forest.npz`, `blink.model.logged`: never a pickle, and the
+C kernel re-validates every node), plus the threshold and train_stats stored with the run,
+and builds a `ServedModel`. The service's watcher (`blink.service.watcher`) calls
 them in the model worker process.
 """
 
@@ -80,31 +80,37 @@ def resolve(settings) -> Resolved | None:
 
 
 def load(settings, resolved: Resolved):
-    """Download, check and compile the resolved model (blocking: run in an executor)."""
+    """Download, check and serve the resolved model (blocking: run in an executor)."""
     import mlflow
-    import skops.io
     from mlflow.models import Model
-    from sklearn.ensemble import IsolationForest
 
+    from blink.model import logged
+    from blink.model.forest import CompiledForest
     from blink.model.served import ServedModel
 
     tracking.client(settings)
     with tempfile.TemporaryDirectory(prefix="blink-model-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=resolved.model_uri,
                                                          dst_path=tmp))
-        flavor = Model.load(str(local / "MLmodel")).flavors.get("sklearn", {})
-        if flavor.get("serialization_format") != "skops":
-            raise ModelError(f"{resolved.label}: not in skops format; refusing to unpickle")
-        model = skops.io.load(local / flavor["pickled_model"], trusted=tracking.SKOPS_TRUSTED)
+        flavor = Model.load(str(local / "MLmodel")).flavors.get("python_function", {})
+        artifact = flavor.get("artifacts", {}).get(logged.ARTIFACT, {}).get("path")
+        if not artifact or Path(artifact).name != logged.FILE:
+            raise ModelError(f"{resolved.label}: no compiled forest ({logged.FILE}) in it: a "
+                             "model from an older Blink (retrain needed)")
+        try:
+            forest = CompiledForest.load(local / artifact)
+        except (OSError, KeyError, TypeError, ValueError) as e:
+            raise ModelError(f"{resolved.label}: unreadable {logged.FILE}: {e}") from e
         stored = json.loads(mlflow.artifacts.load_text(
             f"runs:/{resolved.run_id}/{tracking.META_ARTIFACT}"))
-    if not isinstance(model, IsolationForest):
-        raise ModelError(f"{resolved.label}: a {type(model).__name__}, not an IsolationForest")
     names = tuple(stored["feature_names"])
     if names != features.FEATURE_NAMES:
         raise ModelError(f"{resolved.label}: trained on features {', '.join(names)}; this Blink "
                          f"computes {', '.join(features.FEATURE_NAMES)} (retrain needed)")
-    return ServedModel.from_sklearn(model, names, stored["threshold"], stored["train_stats"],
-                                    label=resolved.label,
-                                    version=resolved.version or resolved.run_id,
-                                    trained_at=stored["trained_at"])
+    stats = stored["train_stats"]
+    if forest.n_features != len(stats.get("columns", names)):
+        raise ModelError(f"{resolved.label}: a forest of {forest.n_features} features for "
+                         f"{len(stats.get('columns', names))} used columns")
+    return ServedModel(forest, names, float(stored["threshold"]), label=resolved.label,
+                       version=str(resolved.version or resolved.run_id),
+                       trained_at=str(stored["trained_at"]), train_stats=dict(stats))

@@ -4,7 +4,8 @@ Everything here blocks (and `import mlflow` alone costs ~1 s): call it in an exe
 
 A run holds params (hyperparameters, feature names and windows, data range, row counts, Blink
 version), metrics (fit seconds, training-score quantiles, held-out anomaly rate), the model
-(sklearn flavour, skops format, signature + input example, explicit pip requirements), and
+(the compiled forest `trainer.fit` grew, as a pyfunc whose artifact is its arrays:
+`blink.model.logged`; signature + input example, explicit pip requirements), and
 `blink_model.json` (threshold, train_stats with the calibrated tail tables and used columns,
 checks) which the registry watcher needs to serve
 it. The model is registered as `registered_name(settings)`; the alias `production` moves to
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "blink"
 ALIAS = "production"
 META_ARTIFACT = "blink_model.json"
-SKOPS_TRUSTED = ["sklearn.tree._tree.Tree"]  # what an IsolationForest needs beyond sklearn's
 ENV_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_UV_AUTO_DETECT": "false",  # requirements are explicit; do not run `uv export`
@@ -110,20 +110,23 @@ def run_params(result, meta: dict) -> dict[str, str]:
 def log_to_mlflow(result, settings, meta: dict) -> VersionInfo:
     """Log one fit as a run of experiment `blink`, register it, maybe move the alias."""
     c = client(settings)
+    import tempfile
+
     import mlflow
-    import mlflow.sklearn
     import numpy as np
     import pandas as pd
-    import sklearn
-    import skops
     from mlflow.models import infer_signature
+
+    from blink.model import logged
 
     names = list(result.feature_names)
     used = [names[i] for i in result.train_stats.get("columns", range(len(names)))]
     example = pd.DataFrame(result.example, columns=used)
-    signature = infer_signature(example, result.model.predict(example))
-    requirements = [f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}",
-                    f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
+    signature = infer_signature(example, result.forest.score_samples(result.example))
+    # predict() also needs Blink itself (the walk is its C extension), not on PyPI: params
+    # carry blink_version
+    requirements = [f"numpy=={np.__version__}", f"pandas=={pd.__version__}",
+                    f"mlflow=={mlflow.__version__}"]
     stored = {"threshold": result.threshold, "rule": result.params["threshold_rule"],
               "train_stats": result.train_stats, "feature_names": names,
               "trained_at": datetime.fromtimestamp(result.trained_at, UTC).isoformat(),
@@ -131,14 +134,18 @@ def log_to_mlflow(result, settings, meta: dict) -> VersionInfo:
               "reason": result.reason, "meta": meta}
     with mlflow.start_run(experiment_id=experiment_id(c, settings),
                           tags={"blink.promote_ok": str(result.promote_ok).lower(),
-                                "blink.reason": result.reason[:5000]}) as run:
+                                "blink.reason": result.reason[:5000]}) as run, \
+            tempfile.TemporaryDirectory(prefix="blink-forest-") as tmp:
         mlflow.log_params(run_params(result, meta))
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
         mlflow.log_text(json.dumps(stored, indent=1, default=str), META_ARTIFACT)
-        info = mlflow.sklearn.log_model(
-            result.model, name="model", signature=signature, input_example=example,
-            pip_requirements=requirements, serialization_format="skops",
-            skops_trusted_types=SKOPS_TRUSTED, registered_model_name=registered_name(settings),
+        arrays = Path(tmp) / logged.FILE
+        result.forest.save(arrays)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=logged.ForestModel(),
+            artifacts={logged.ARTIFACT: str(arrays)}, signature=signature,
+            input_example=example, pip_requirements=requirements,
+            registered_model_name=registered_name(settings),
         )
         mlflow.set_tag("blink.model_uri", info.model_uri)
     version = str(info.registered_model_version)

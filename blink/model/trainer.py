@@ -7,7 +7,7 @@ alert budget, checked. `fit` is pure (no I/O, no MLflow) so the backtest reuses 
   included) do not outweigh calm ones. The newest `holdout_fraction` of the rows is held
   out; the model fits on the last `train_hours` before it, the threshold calibrates on all of
   the window before it (`calibration_hours`).
-- **Model** (`blink.model.served`): an IsolationForest on the used features
+- **Model** (`blink.model.served`): an isolation forest (`forest.grow`, C) on the used features
   (`model_features`, all by default) and calibrated tail tables of each used feature and of
   the forest's anomaly; score_raw = log10 of the Bonferroni-adjusted smallest tail
   probability (<= 0, higher = more normal).
@@ -46,6 +46,7 @@ import numpy as np
 from blink import features
 from blink.model import budget, dataset, served, tails
 from blink.model.dataset import load_training_matrix  # noqa: F401 - re-exported (backtest)
+from blink.model.forest import grow
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,7 @@ class TooFewRows(ValueError):
 
 @dataclass
 class FitResult:
-    model: object  # the fitted sklearn IsolationForest (on the used features)
-    forest: object  # the same model compiled (`CompiledForest`)
+    forest: object  # the isolation forest on the used features (`CompiledForest`, `grow`n)
     feature_names: tuple[str, ...]
     threshold: float  # anomalous when score_raw < threshold
     train_stats: dict  # served.training_stats: tail tables, columns, score quantiles
@@ -74,6 +74,7 @@ class FitResult:
     reason: str
     example: np.ndarray  # a few training rows (the MLflow input example, used features)
     trained_at: float = field(default_factory=time.time)
+    model: object = None  # unused here (`forest` serves); `detect.baseline` still passes one
 
 
 def hyperparameters(settings) -> dict[str, object]:
@@ -157,28 +158,22 @@ def prepare(X: np.ndarray, settings, ts: np.ndarray | None = None) -> Window:
     return Window(cal_ts, X[:-n_hold], max(fit_from, 0), hold_ts, X[-n_hold:], int(ok.sum()))
 
 
-def _model(rows: np.ndarray, names, cols, settings, scale: float):
-    """Forest + tail tables fitted on `rows` (all columns) -> (sklearn model, ServedModel)."""
-    import pandas as pd
-    from sklearn.ensemble import IsolationForest
-
-    from blink.model.forest import CompiledForest
-
+def _model(rows: np.ndarray, names, cols, settings, scale: float, own: bool = False):
+    """Forest + tail tables fitted on `rows` (all columns) -> (score_raw of those rows with
+    `own`, else None; ServedModel): the forest walked the rows for the tails, so a caller
+    needing their scores does not walk them again."""
     used = rows[:, cols]
-    sample = spaced(used, SAMPLE_ROWS)
-    model = IsolationForest(n_estimators=settings.n_estimators,
-                            max_samples=min(settings.max_samples, len(sample)),
-                            max_features=settings.max_features,
-                            random_state=settings.random_state)
-    model.fit(pd.DataFrame(sample, columns=[names[i] for i in cols]))
-    forest = CompiledForest.from_sklearn(model)
+    forest = grow(spaced(used, SAMPLE_ROWS), settings.n_estimators, settings.max_samples,
+                  settings.max_features, settings.random_state)
     two = [names[i] in features.TWO_SIDED for i in cols] + [False]
     runs = [features.WINDOWS.get(names[i], 1) for i in cols]
     runs.append(max(runs))  # the forest reads every window: its slowest
     runs = runs if DECLUSTER else None
-    tables = tails.fit(np.column_stack([used, -forest.score_samples(used)]), two, runs)
+    A = np.column_stack([used, -forest.score_samples(used)])
+    tables = tails.fit(A, two, runs)
     stats = served.training_stats(np.zeros(1), tables, cols, scale)
-    return model, served.ServedModel(forest, tuple(names), np.nan, "fit", "0", "", stats)
+    raw = tails.combined(tails.Tails(tables).surprise(A)) if own else None  # = .score(rows)
+    return raw, served.ServedModel(forest, tuple(names), np.nan, "fit", "0", "", stats)
 
 
 def _out_of_fold(train: np.ndarray, keep: np.ndarray, names, cols, settings, scale
@@ -206,17 +201,18 @@ def fit(X: np.ndarray | Window, settings, feature_names: Sequence[str] | None = 
     scale, gap = settings.feature_scale, settings.event_gap_seconds
     train, train_ts = w.X[w.fit_from:], w.ts[w.fit_from:]
     started = time.perf_counter()
-    _, first = _model(train, names, cols, settings, scale)
-    s_first = -first.score(train)
+    own, _ = _model(train, names, cols, settings, scale, own=True)
+    s_first = -own
     # trimmed: what pass 1 would alert on at the budget (the anomalies, by the user's own
     # definition); rarer-than-hourly but ordinary moves stay, the tails must know them
     level, _ = budget.threshold(train_ts, s_first, gap, settings.alerts_per_day)
     keep = budget.trim_mask(train_ts, s_first, gap, gap, settings.trim_fraction, level)
-    model, final = _model(train[keep], names, cols, settings, scale)
+    _, final = _model(train[keep], names, cols, settings, scale)
     fit_seconds = time.perf_counter() - started
-    s_cal = -final.score(w.X)  # untrimmed: on unseen data every event counts
+    # untrimmed: on unseen data every event counts (training rows: out of fold, below)
+    s_cal = -final.score(w.X[:w.fit_from] if CROSSFIT else w.X)
     if CROSSFIT:
-        s_cal[w.fit_from:] = _out_of_fold(train, keep, names, cols, settings, scale)
+        s_cal = np.concatenate([s_cal, _out_of_fold(train, keep, names, cols, settings, scale)])
     z, info = budget.threshold(w.ts, s_cal, gap, settings.alerts_per_day)
     threshold = -z
     hold_days = max(float(w.hold_ts[-1] - w.ts[-1]) / 86400.0, 1e-9)
@@ -245,7 +241,7 @@ def fit(X: np.ndarray | Window, settings, feature_names: Sequence[str] | None = 
                                  hold_days, settings)
     stats = served.training_stats(scores, final.train_stats["tails"], cols, scale)
     params = {**hyperparameters(settings), "features_used": ",".join(names[i] for i in cols)}
-    return FitResult(model=model, forest=final.forest, feature_names=names, threshold=threshold,
+    return FitResult(forest=final.forest, feature_names=names, threshold=threshold,
                      train_stats=stats, metrics=metrics, params=params,
                      promote_ok=promote_ok, reason=reason,
                      example=train[-5:][:, cols].copy())
@@ -281,9 +277,8 @@ def train_on_tape(rows: np.ndarray, settings, meta: dict):
     meta = {**meta, "feature_rows": dataset.warm_rows(X)}
     result = fit(X, settings, meta["feature_names"], ts=rows["ts"])
     info = tracking.log_to_mlflow(result, settings, meta)
-    # the fitted forest stays here (it is in the registry now): unpickling it in the service
-    # process would import sklearn and scipy there (~160 MB) for nothing
-    return dataclasses.replace(result, model=None, forest=None), info
+    # the fitted forest stays here (it is in the registry now, and the watcher loads it)
+    return dataclasses.replace(result, forest=None), info
 
 
 async def retrain_once(pool, settings, end_time: datetime, executor=None):

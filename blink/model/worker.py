@@ -1,8 +1,8 @@
-"""The model worker: ONE long-lived spawned process for everything that needs sklearn or MLflow.
+"""The model worker: ONE long-lived spawned process for training and everything MLflow.
 
 Training (features over 12 h of tape, fit, MLflow log) and loading the served model (resolve
-the alias, load the skops model, compile it) both run there, so the service process never
-imports sklearn, scipy or mlflow (~225 MB) and its event loop never waits on the GIL of a
+the alias, read the forest's arrays) both run there, so the service process never imports
+mlflow (~225 MB with what it pulls in) and its event loop never waits on the GIL of a
 Python-heavy fit. The compiled forest comes back as plain numpy arrays. The process is spawned
 lazily on first use; a worker that died is replaced on the next call
 (`blink.service.model_workers.renew`). At shutdown it

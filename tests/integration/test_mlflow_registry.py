@@ -103,12 +103,19 @@ async def test_log_register_promote_and_watcher_serves_it(ml_settings, aiohttp_c
     assert served.threshold == result.threshold
     assert served.train_stats == result.train_stats  # tail tables survive the registry
     X = feature_rows(500, seed=5)
-    # the served forest walk is sklearn's; the served score is the fit's own score_raw
-    forest = result.model.score_samples(pd.DataFrame(X, columns=list(FEATURE_NAMES)))
-    np.testing.assert_allclose(served.forest.score_samples(X), forest, rtol=0, atol=1e-12)
+    # what serves is the forest the fit grew, bit for bit, and the fit's own score_raw
+    for name, value in result.forest.arrays().items():
+        np.testing.assert_array_equal(served.forest.arrays()[name], value, err_msg=name)
     fitted = ServedModel(result.forest, result.feature_names, result.threshold, "fit", "0", "",
                          result.train_stats)
-    np.testing.assert_allclose(served.score(X), fitted.score(X), rtol=0, atol=1e-12)
+    assert served.score(X).tolist() == fitted.score(X).tolist()
+    # the logged pyfunc predicts the same forest's score_samples (where Blink is installed)
+    import mlflow.pyfunc
+
+    pyfunc = await asyncio.to_thread(mlflow.pyfunc.load_model, info.model_uri)
+    frame = pd.DataFrame(X, columns=list(FEATURE_NAMES))
+    np.testing.assert_array_equal(np.asarray(pyfunc.predict(frame)),
+                                  result.forest.score_samples(X))
     assert (served.score(X) <= 0).all()
     assert app[keys.METRICS].model_reloads._value.get() == 1
     assert app[keys.HEALTH]["model"].ok is True
@@ -151,6 +158,38 @@ async def test_fallback_to_newest_passing_run_without_alias(ml_settings, watch_a
     assert watch_app[keys.MODEL].served.label == f"run:{newest.run_id}"
     for other in (replace(orphan, pair="NOTHING-USD"), replace(orphan, source="synthetic")):
         assert await asyncio.to_thread(registry.resolve, other) is None
+
+
+async def test_a_model_without_a_valid_forest_is_refused(ml_settings, tmp_path):
+    """Registry load reads forest.npz and nothing else: a corrupt forest (a child before its
+    node) and a model without one raise ModelError, never crash or unpickle."""
+    import mlflow
+    import mlflow.pyfunc
+
+    from blink.model import logged
+
+    settings = ml_settings(pair="BROKEN-USD")
+    meta = {**META, "product_id": "BROKEN-USD"}
+    info = await asyncio.to_thread(tracking.log_to_mlflow, _fit(settings), settings, meta)
+    arrays = dict(_fit(settings).forest.arrays())
+    arrays["base"] = arrays["base"].copy()
+    inner = np.flatnonzero(arrays["base"] != np.arange(len(arrays["base"])))
+    arrays["base"][inner[-1]] = inner[-1] - 1  # a split whose children come before it
+    bad = tmp_path / logged.FILE
+    np.savez(bad, **arrays)
+    tracking.client(settings)
+    with mlflow.start_run(experiment_id=tracking.experiment_id(
+            mlflow.MlflowClient(settings.mlflow_uri), settings)) as run:
+        mlflow.log_text(mlflow.artifacts.load_text(f"runs:/{info.run_id}/{tracking.META_ARTIFACT}"),
+                        tracking.META_ARTIFACT)
+        corrupt = mlflow.pyfunc.log_model(name="model", python_model=logged.ForestModel(),
+                                          artifacts={logged.ARTIFACT: str(bad)})
+        empty = mlflow.pyfunc.log_model(name="other", python_model=logged.ForestModel())
+    for model_info, message in ((corrupt, "unreadable forest.npz: corrupt forest"),
+                                (empty, "no compiled forest")):
+        resolved = registry.Resolved("test", None, run.info.run_id, model_info.model_uri)
+        with pytest.raises(registry.ModelError, match=message):
+            await asyncio.to_thread(registry.load, settings, resolved)
 
 
 def test_replayed_and_synthetic_models_have_their_own_name(ml_settings):

@@ -29,8 +29,7 @@ def test_fit_is_deterministic_with_a_fixed_seed(fit_settings, make_settings):
     a, b = trainer.fit(X, fit_settings), trainer.fit(X, fit_settings)
     assert a.threshold == b.threshold and a.train_stats == b.train_stats
     probe = X[:50]
-    np.testing.assert_array_equal(a.model.score_samples(_frame(a, probe)),
-                                  b.model.score_samples(_frame(b, probe)))
+    np.testing.assert_array_equal(a.forest.score_samples(probe), b.forest.score_samples(probe))
     other = trainer.fit(X, make_settings(train_min_rows=200, n_estimators=30, random_state=7))
     assert other.threshold != a.threshold
 
@@ -43,7 +42,7 @@ def test_threshold_rule_and_holdout(fit_settings):
     assert r.metrics["rows_calibration"] == n_cal == len(w.X)
     assert r.metrics["rows_holdout"] == 4000 - n_cal
     assert r.metrics["rows_train"] == n_cal - w.fit_from
-    assert r.model.n_features_in_ == X.shape[1]
+    assert r.forest.n_features == X.shape[1]
     m = _served(r)
     # the threshold is the budget's level on the UNTRIMMED calibration rows' scores, each
     # row scored by a model that did not see it: the training rows out of fold (halves)
@@ -197,14 +196,8 @@ async def test_train_command_with_too_few_rows_exits_1(settings, pg_dsn, capsys)
 
 
 def _served(result) -> ServedModel:
-    return ServedModel.from_sklearn(result.model, result.feature_names, result.threshold,
-                                    result.train_stats, "test", "1", "now")
-
-
-def _frame(result, X):
-    import pandas as pd
-
-    return pd.DataFrame(X, columns=list(result.feature_names))
+    return ServedModel(result.forest, result.feature_names, result.threshold, "test", "1",
+                       "now", result.train_stats)
 
 
 async def test_worker_process_is_ended_mid_task(make_settings):

@@ -15,8 +15,8 @@ def make_served(seed: int = 1, n: int = 40_000) -> ServedModel:
     X = batch(ts, p, size, tb, min_history_seconds=300, min_trades=30)
     r = trainer.fit(X, Settings(train_min_rows=500, n_estimators=50, random_state=0),
                     FEATURE_NAMES, ts=ts)
-    return ServedModel.from_sklearn(r.model, FEATURE_NAMES, r.threshold, r.train_stats,
-                                    "blink_iforest@production v1", "1", "2023-11-14T22:00:00Z")
+    return ServedModel(r.forest, FEATURE_NAMES, r.threshold, "blink_iforest@production v1",
+                       "1", "2023-11-14T22:00:00Z", r.train_stats)
 
 
 class Recorder:
