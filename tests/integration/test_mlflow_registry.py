@@ -110,10 +110,11 @@ async def test_log_register_promote_and_watcher_serves_it(ml_settings, aiohttp_c
                          result.train_stats)
     np.testing.assert_allclose(served.score(X), fitted.score(X), rtol=0, atol=1e-12)
     assert (served.score(X) <= 0).all()
-    assert app[keys.METRICS].model_reloads._value.get() == 1
+    assert app[keys.METRICS].model_reloads.labels(product="BTC-USD")._value.get() == 1
     assert app[keys.HEALTH]["model"].ok is True
     info_metric = app[keys.METRICS].model_info.collect()[0].samples
-    assert [(s.labels["version"], s.value) for s in info_metric] == [("1", 1.0)]
+    assert [(s.labels["product"], s.labels["version"], s.value) for s in info_metric] == [
+        ("BTC-USD", "1", 1.0)]
 
 
 async def test_not_promoted_keeps_the_alias(ml_settings, watch_app):
@@ -134,7 +135,7 @@ async def test_not_promoted_keeps_the_alias(ml_settings, watch_app):
     assert "held-out events" in tags["blink.not_promoted"]
     assert await watcher.check(watch_app) is False  # still v1: nothing reloaded
     assert watch_app[keys.MODEL].label.endswith("@production v1")
-    assert watch_app[keys.METRICS].model_reloads._value.get() == 1
+    assert watch_app[keys.METRICS].model_reloads.labels(product="BTC-USD")._value.get() == 1
 
 
 async def test_fallback_to_newest_passing_run_without_alias(ml_settings, watch_app):
@@ -204,7 +205,7 @@ async def test_train_command_then_service_retrain_and_reload(ml_settings, pg_dsn
                          "v2 served", limit=30)
         assert [m.version for m in app[keys.DETECTOR].models] == ["1", "2"]
         metrics, health = app[keys.METRICS], app[keys.HEALTH]["training"]
-        assert metrics.training_runs.labels(outcome="promoted")._value.get() == 1
+        assert metrics.training_runs.labels(outcome="promoted", product="BTC-USD")._value.get() == 1
         assert metrics.training_seconds._sum.get() > 0
         assert health.ok is True and health.detail["outcome"] == "promoted"
         assert health.detail["last_attempt"] == rows[-1][2].isoformat()
@@ -229,7 +230,8 @@ async def test_retrain_with_mlflow_unreachable_is_counted_and_shown(ml_settings,
         await pool.close()
     health = app[keys.HEALTH]["training"]
     assert health.ok is False and "127.0.0.1:9" in health.last_error
-    assert app[keys.METRICS].training_runs.labels(outcome="error")._value.get() == 1
+    runs = app[keys.METRICS].training_runs
+    assert runs.labels(outcome="error", product="BTC-USD")._value.get() == 1
 
 
 def test_no_git_warning_where_there_is_no_git(tmp_path):
