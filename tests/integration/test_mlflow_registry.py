@@ -246,3 +246,37 @@ def test_no_git_warning_where_there_is_no_git(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "None"  # no commit, and no word about it
     assert "git" not in r.stderr.lower(), r.stderr
+
+
+def test_retrains_are_staggered_over_the_interval(make_settings):
+    s = make_settings(pairs="BTC-USD,ETH-USD,SOL-USD", retrain_seconds=3600)
+    assert [retrain.stagger(s, p).total_seconds() for p in s.pairs] == [0, 1200, 2400]
+    assert retrain.stagger(make_settings(), "BTC-USD").total_seconds() == 0
+
+
+async def test_each_product_has_its_own_model_name_and_slot(ml_settings, watch_app):
+    from mlflow import MlflowClient
+
+    settings = ml_settings(pairs="BTC-USD,ETH-USD")
+    watch_app[keys.SETTINGS] = settings
+    watch_app[keys.MODELS] = slots = {p: registry.ModelSlot() for p in settings.pairs}
+    watch_app[keys.MODEL] = slots["BTC-USD"]
+    detectors = watch_app[keys.DETECTORS] = {p: FakeDetector() for p in settings.pairs}
+    eth = settings.for_product("ETH-USD")
+    assert eth.model_name == f"{settings.model_name}-ETH-USD"
+    info = await asyncio.to_thread(tracking.log_to_mlflow, _fit(eth), eth,
+                                   {**META, "product_id": "ETH-USD"})
+    assert info.name == eth.model_name and info.promoted
+    c = MlflowClient(settings.mlflow_uri)
+    assert str(c.get_model_version_by_alias(eth.model_name, "production").version) == "1"
+    # only ETH-USD has a model: it is swapped into ETH's slot and detector alone
+    assert await watcher.check(watch_app, "ETH-USD") is True
+    assert slots["ETH-USD"].label == f"{eth.model_name}@production v1"
+    assert [m.label for m in detectors["ETH-USD"].models] == [slots["ETH-USD"].label]
+    assert slots["BTC-USD"].served is None and detectors["BTC-USD"].models == []
+    health = watch_app[keys.HEALTH]
+    assert health["model:ETH-USD"].detail["model"] == slots["ETH-USD"].label
+    info_metric = watch_app[keys.METRICS].model_info.collect()[0].samples
+    assert [(s.labels["product"], s.labels["version"]) for s in info_metric] == [
+        ("ETH-USD", "1")]
+    assert watch_app[keys.METRICS].model_reloads.labels(product="ETH-USD")._value.get() == 1
