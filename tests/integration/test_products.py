@@ -46,6 +46,7 @@ async def test_every_product_scored_by_its_own_model(n, aiohttp_client, ml_setti
     settings = ml_settings(pg_dsn=pg_dsn, pairs=",".join(products), source="synthetic",
                            speed=30, bootstrap_hours=0.5, train_min_rows=600,
                            registry_poll_seconds=1, retrain_seconds=360_000,
+                           max_holdout_rate_factor=1000,  # 30 min of history: promote
                            redis_url=url, redis_prefix=prefix,
                            alert_webhooks=hook)
     app = products_app(settings)
