@@ -6,7 +6,7 @@ import importlib
 import sys
 
 SECTIONS = ["startup", "firstscore", "scoring", "api", "stream", "backtest", "fits", "ingest",
-            "latency", "soak", "retrain"]
+            "latency", "soak", "retrain", "products"]
 
 
 def main(argv: list[str]) -> int:
