@@ -69,8 +69,9 @@ def case(n: int) -> dict:
     from blink.runtime.metrics import Metrics
 
     products = PRODUCTS[:n]
-    settings = config.load(flags={"data_dir": "/tmp/blink-bench", "pairs": ",".join(products)},
-                           env={})
+    # a budget of 200 alerts a day: anomaly events (and their market context line) happen
+    settings = config.load(flags={"data_dir": "/tmp/blink-bench", "pairs": ",".join(products),
+                                  "alerts_per_day": 200}, env={})
     model = served_model(settings)
     latests = {p: Latest(product_id=p) for p in products}
     market = MarketContext(latests).explain if n > 1 else None
@@ -120,7 +121,9 @@ def main() -> None:
         "One detector, model and market context per product (as the detection context builds "
         "them), every product its own seeded synthetic stream, interleaved in event time; "
         f"measured after {WARM_SECONDS // 60} min of warm-up over {STEADY_SECONDS // 60} "
-        "min of event time, each case in a fresh process.",
+        "min of event time, each case in a fresh process (which imported sklearn for the "
+        "one fit: the RSS is the difference that counts). The alert budget is 200 a day so "
+        "that anomaly events, and their market context line, are part of the run.",
         table(rows, ("products", "RSS", "trades timed", "Detector.on_trade p50 / p99",
                      "sustained (1 / mean)", "anomaly event upserts")),
         table([
