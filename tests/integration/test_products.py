@@ -38,8 +38,9 @@ async def hooks(aiohttp_server):
 
 
 @pytest.mark.parametrize("n", [2, 3])
-async def test_every_product_scored_by_its_own_model(n, aiohttp_client, ml_settings, pg_dsn,
-                                                     redis_url, hooks):
+async def test_every_product_scored_by_its_own_model(n, pg_dsn, redis_url, hooks, ml_settings,
+                                                     aiohttp_client):
+    # (aiohttp_client last: the app is cleaned up before the database and Redis go)
     url, prefix = redis_url
     alerts, hook = hooks
     products = PRODUCTS[:n]

@@ -179,8 +179,8 @@ def test_api_role_refuses_to_start_without_redis(tmp_path):
     assert r.returncode == 2 and "PG_DSN" in r.stderr
 
 
-async def test_api_role_scores_every_product_from_redis(aiohttp_client, ml_settings, pg_dsn,
-                                                        redis_url, tmp_path):
+async def test_api_role_scores_every_product_from_redis(pg_dsn, redis_url, ml_settings,
+                                                        aiohttp_client, tmp_path):
     """An `ingest,train` app watching three products publishes to Redis; a separate
     `--role api` process answers /score for each of them from Redis, POST /score with each
     product's own model (loaded by its own watcher), and 404s an unknown product."""
