@@ -6,7 +6,7 @@ import importlib
 import sys
 
 SECTIONS = ["startup", "firstscore", "scoring", "api", "stream", "backtest", "fits", "ingest",
-            "latency", "products", "soak", "retrain"]
+            "latency", "products", "multifeed", "soak", "retrain"]
 
 
 def main(argv: list[str]) -> int:

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -74,8 +74,9 @@ class Judged(NamedTuple):
 class Detector:
     def __init__(self, settings: Settings, latest: Latest, metrics: Metrics,
                  broadcaster: Broadcaster, rows_max: int = ROWS_MAX,
-                 keep_rows: bool = True) -> None:
-        self.product_id = settings.pair
+                 keep_rows: bool = True,
+                 market: Callable[[str, float], list[dict]] | None = None) -> None:
+        self.product_id = product = settings.pair
         self.latest, self.metrics, self.broadcaster = latest, metrics, broadcaster
         self.engine = FeatureEngine.from_settings(settings)
         self.tracker = EventTracker(settings.pair, settings.event_gap_seconds)
@@ -86,8 +87,12 @@ class Detector:
         self.keep_rows = keep_rows  # buffer feature rows (False: nobody stores them)
         self.dirty: dict[float, AnomalyEvent] = {}  # event start -> event to upsert
         self._bucket: int | None = None
-        self._stream = metrics.predictions.labels(path="stream")
-        self._api = metrics.predictions.labels(path="api")
+        # the market context line of an explanation (`blink.detect.market`; None: no line)
+        self.market = market
+        self._stream = metrics.predictions.labels(path="stream", product=product)
+        self._api = metrics.predictions.labels(path="api", product=product)
+        self._anomalies = metrics.anomalies.labels(product=product)
+        self._dropped = metrics.feature_rows_dropped.labels(product=product)
 
     def set_model(self, served: ServedModel, rescore: bool = True) -> None:
         """Serve `served` from the next trade on (one assignment: atomic for on_trade);
@@ -102,10 +107,12 @@ class Detector:
             raw = served.score_one(values)
             latest.not_ready, latest.score_raw = None, raw
             latest.anomaly = raw < served.threshold
-            latest.explanation = served.explain(values) if latest.anomaly else []
+            at = latest.as_of.timestamp() if latest.as_of else time.time()
+            latest.explanation = self._explain(served, values, at) if latest.anomaly else []
             self.broadcaster.publish("model", {"model": served.label, "score_raw": raw,
                                                "threshold": served.threshold,
-                                               "anomaly": latest.anomaly})
+                                               "anomaly": latest.anomaly,
+                                               "product_id": self.product_id})
 
     # ------------------------------------------------------------------ per trade
     def on_trade(self, trade: Trade) -> None:
@@ -174,8 +181,9 @@ class Detector:
             self._events(self.tracker.advance(float(ts[lo + late[0]])))
 
     def _anomalous(self, f: Featurized, i: int, raw: float, model: ServedModel) -> None:
-        changes = self.tracker.observe(float(f.ts[i]), raw, True, model.threshold,
-                                       model.version, lambda: model.explain(f.values[i]))
+        ts = float(f.ts[i])
+        changes = self.tracker.observe(ts, raw, True, model.threshold, model.version,
+                                       lambda: self._explain(model, f.values[i], ts))
         self.dirty[self.tracker.current.start] = self.tracker.current
         self._events(changes)
 
@@ -200,14 +208,20 @@ class Detector:
         latest.trade_rate = float(f.rate[i])
         latest.features, latest.score_raw, latest.not_ready = self._state(f, i, raw, model)
         latest.anomaly = bool(anomalous[i])
-        latest.explanation = model.explain(f.values[i]) if latest.anomaly else []
+        latest.explanation = (self._explain(model, f.values[i], float(f.ts[i]))
+                              if latest.anomaly else [])
         latest.updated_wall = time.time()
-        self.metrics.features_age.set(0.0)
+
+    def _explain(self, model: ServedModel, values: np.ndarray, ts: float) -> list[dict]:
+        """The model's explanation of `values`, plus the market context line at event time
+        `ts` when several products are watched."""
+        out = model.explain(values)
+        return out + self.market(self.product_id, ts) if self.market is not None else out
 
     def _event(self, kind: str, event: AnomalyEvent) -> None:
         self.dirty[event.start] = event
         if kind == "anomaly_start":
-            self.metrics.anomalies.inc()
+            self._anomalies.inc()
             log.info("anomaly started at %s (score %.4f)", event.as_dict()["start_time"],
                      event.peak_score)
         else:
@@ -219,6 +233,7 @@ class Detector:
         features, score, reason = self._state(f, i, raw, model)
         price, flag = float(f.price[i]), bool(anomalous[i])
         self.broadcaster.publish("tick", {
+            "product_id": self.product_id,
             "time": trade.time.isoformat().replace("+00:00", "Z"),
             "trade_id": trade.trade_id,
             "price": price,
@@ -235,7 +250,7 @@ class Detector:
             return  # no vector yet, or nobody stores it
         if len(self.rows) >= self.rows_max:
             self.rows.popleft()
-            self.metrics.feature_rows_dropped.inc()
+            self._dropped.inc()
         vector = {n: v if math.isfinite(v) else None for n, v in features.items()}
         self.rows.append(FeatureRow(trade.time, trade.trade_id, price, vector, score,
                                     flag if score is not None else None,
@@ -255,7 +270,7 @@ class Detector:
         merged = rows + list(self.rows)
         excess = max(0, len(merged) - self.rows_max)
         if excess:
-            self.metrics.feature_rows_dropped.inc(excess)
+            self._dropped.inc(excess)
         self.rows = deque(merged[excess:])
         for ev in events:
             self.dirty.setdefault(ev.start, ev)

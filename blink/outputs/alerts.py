@@ -44,7 +44,8 @@ def dashboard_url(settings: Settings) -> str:
 
 
 def message(kind: str, payload: dict, settings: Settings) -> dict:
-    """The alert body: product, time, score, threshold, explanation, dashboard link."""
+    """The alert body: product, time, score, threshold, explanation, dashboard link (and,
+    when several products are watched, the market context line as `market`)."""
     p = payload  # blink.detect.events.AnomalyEvent.as_dict()
     score = p.get("peak_score")
     body = {
@@ -65,6 +66,11 @@ def message(kind: str, payload: dict, settings: Settings) -> dict:
     what = "started" if kind == "anomaly_start" else "ended"
     body["text"] = (f"Blink: anomaly {what} on {body['product_id']} at {body['time']} "
                     f"(score {score}, threshold {body['threshold']}) {body['dashboard']}")
+    market = [e["text"] for e in body["explanation"] or []
+              if isinstance(e, dict) and e.get("feature") == "market"]
+    if market:  # several products watched: is the move its own or the market's?
+        body["market"] = market[0]
+        body["text"] += f" ({market[0]})"
     return body
 
 

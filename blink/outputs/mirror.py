@@ -1,11 +1,13 @@
 """Redis mirror (optional): the latest features in a hash, anomaly events in a stream.
 
-Follows the detector's broadcaster: every "tick" (one per `feature_cadence_seconds` of event
-time) HSETs `<prefix>latest_features` — one field per feature (the seed's contract) plus
-`as_of`, `score_raw`, `anomaly`, `model`, `price`, `not_ready` — with NO expiry, so the
+Follows the detectors' broadcaster: every "tick" (one per `feature_cadence_seconds` of event
+time and product) HSETs `<prefix>latest_features:<product>` — one field per feature plus
+`as_of`, `score_raw`, `anomaly`, `model`, `price`, `not_ready`, `product_id` — and, for the
+first product, `<prefix>latest_features` too (the seed's contract), with NO expiry, so the
 vector never vanishes while Blink is healthy; every "anomaly_start"/"anomaly_end" is XADDed
-to `<prefix>anomalies` (MAXLEN ~ 10,000). Ticks coalesce: when Redis is slow or down only
-the newest vector is kept (and up to 1,000 pending events). A failure is counted
+to `<prefix>anomalies` (MAXLEN ~ 10,000) with its `product_id`. Ticks coalesce per product:
+when Redis is slow or down only each product's newest vector is kept (and up to 1,000
+pending events). A failure is counted
 (`blink_redis_errors_total`), reported to the "redis" health component (logged once), and
 retried with backoff; scoring never waits for Redis.
 """
@@ -43,42 +45,57 @@ def hash_fields(tick: dict) -> dict[str, str]:
         "model": tick.get("model") or "",
         "price": "" if tick.get("price") is None else repr(float(tick["price"])),
         "not_ready": tick.get("not_ready") or "",
+        "product_id": tick.get("product_id") or "",
     })
     return out
 
 
 class Mirror:
     def __init__(self, client, prefix: str, health: Component, metrics: Metrics,
-                 backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+                 backoff: tuple[float, float] = (0.5, 10.0), first: str | None = None) -> None:
         self.client, self.health, self.metrics = client, health, metrics
         self.backoff = backoff  # (base, cap) seconds between retries while Redis fails
+        self.prefix, self.first = prefix, first  # first product: also the unsuffixed hash
         self.hash_key = f"{prefix}latest_features"
         self.stream_key = f"{prefix}anomalies"
-        self.tick: dict | None = None
+        self.ticks: dict[str | None, dict] = {}  # the newest tick per product
         self.events: deque[tuple[str, dict]] = deque(maxlen=PENDING_EVENTS)
 
     def offer(self, kind: str, payload: dict) -> None:
         if kind == "tick":
-            self.tick = payload
+            self.ticks[payload.get("product_id")] = payload
         elif kind in EVENT_KINDS:
             self.events.append((kind, payload))
 
     @property
     def pending(self) -> bool:
-        return self.tick is not None or bool(self.events)
+        return bool(self.ticks) or bool(self.events)
+
+    def hash_keys(self, product: str | None) -> list[str]:
+        """`latest_features:<product>`, plus `latest_features` for the first product (and
+        for a tick that names no product)."""
+        if product is None:
+            return [self.hash_key]
+        own = f"{self.hash_key}:{product}"
+        return [self.hash_key, own] if product == self.first or self.first is None else [own]
 
     async def write(self) -> None:
         """Write what is pending in one round trip; keeps it pending if Redis fails."""
-        tick, events = self.tick, list(self.events)
+        ticks, events = dict(self.ticks), list(self.events)
         async with self.client.pipeline(transaction=False) as pipe:
-            if tick is not None:
-                pipe.hset(self.hash_key, mapping=hash_fields(tick))
+            for product, tick in ticks.items():
+                fields = hash_fields(tick)
+                for key in self.hash_keys(product):
+                    pipe.hset(key, mapping=fields)
             for kind, event in events:
-                pipe.xadd(self.stream_key, {"kind": kind, "event": json.dumps(event)},
+                pipe.xadd(self.stream_key, {"kind": kind,
+                                            "product_id": event.get("product_id") or "",
+                                            "event": json.dumps(event)},
                           maxlen=STREAM_MAXLEN, approximate=True)
             await pipe.execute()
-        if self.tick is tick:
-            self.tick = None
+        for product, tick in ticks.items():
+            if self.ticks.get(product) is tick:
+                del self.ticks[product]
         for _ in events:
             self.events.popleft()
 

@@ -51,6 +51,7 @@ WRITER: web.AppKey[Writer] = web.AppKey("writer")
 DETECTOR: web.AppKey[Detector] = web.AppKey("detector")
 DETECTORS: web.AppKey[dict[str, Detector]] = web.AppKey("detectors")
 MODEL: web.AppKey[ModelSlot] = web.AppKey("model")  # the served model's slot
+MODELS: web.AppKey[dict[str, ModelSlot]] = web.AppKey("models")  # per product (MODEL: first)
 MODEL_RELOAD: web.AppKey[asyncio.Event] = web.AppKey("model_reload", asyncio.Event)
 # live updates: "tick", "anomaly_start", "anomaly_end"
 EVENTS: web.AppKey[Broadcaster] = web.AppKey("events")

@@ -1,4 +1,9 @@
-"""Every Prometheus metric Blink exposes, in one registry per application (no globals)."""
+"""Every Prometheus metric Blink exposes, in one registry per application (no globals).
+
+Series that belong to one product (scores, anomaly flag, trade rate, anomalies, features, the
+served model, retrains) carry a `product` label (the product id, e.g. BTC-USD); the rest are
+the process's (the feed's and the tape's counters included).
+"""
 
 from __future__ import annotations
 
@@ -36,23 +41,32 @@ class Metrics:
         self.writer_errors = Counter("blink_writer_errors", "Failed database writes", registry=r)
         self.db_write_seconds = Histogram("blink_db_write_seconds", "Time per batch write",
                                           buckets=DB, registry=r)
-        # scoring and model
-        self.predictions = Counter("blink_predictions", "Feature vectors scored", ["path"],
-                                   registry=r)
+        # scoring and model: the per-product series carry a `product` label
+        self.predictions = Counter("blink_predictions", "Feature vectors scored",
+                                   ["path", "product"], registry=r)
         self.predict_latency = Histogram("blink_predict_latency_seconds",
                                          "Time spent scoring (compiled forest only)",
                                          buckets=FAST, registry=r)
-        self.anomalies = Counter("blink_anomalies", "Anomaly events started", registry=r)
+        self.anomalies = Counter("blink_anomalies", "Anomaly events started", ["product"],
+                                 registry=r)
+        self.score = Gauge("blink_score_raw", "The latest score_raw (lower = more anomalous)",
+                           ["product"], registry=r)
+        self.anomaly = Gauge("blink_anomaly", "1 while the latest score is anomalous",
+                             ["product"], registry=r)
+        self.trade_rate = Gauge("blink_trade_rate", "Trades per second of event time over the "
+                                "last minute", ["product"], registry=r)
         self.feature_rows_dropped = Counter("blink_feature_rows_dropped",
                                             "Feature rows dropped (buffer full: database down)",
-                                            registry=r)
+                                            ["product"], registry=r)
         self.features_age = Gauge("blink_features_age_seconds",
-                                  "Wall seconds since the features were last updated", registry=r)
+                                  "Wall seconds since the features were last updated",
+                                  ["product"], registry=r)
         self.model_info = Gauge("blink_model_info", "The model being served (value 1)",
-                                ["version"], registry=r)
-        self.model_reloads = Counter("blink_model_reloads", "Models swapped in", registry=r)
-        self.training_runs = Counter("blink_training_runs", "Retrains by outcome", ["outcome"],
+                                ["product", "version"], registry=r)
+        self.model_reloads = Counter("blink_model_reloads", "Models swapped in", ["product"],
                                      registry=r)
+        self.training_runs = Counter("blink_training_runs", "Retrains by outcome",
+                                     ["outcome", "product"], registry=r)
         self.training_seconds = Histogram("blink_training_seconds", "Retrain duration",
                                           buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
                                           registry=r)

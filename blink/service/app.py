@@ -6,6 +6,10 @@ Which contexts run depends on the roles (`--role`, default `all`):
 - `train`: the hourly retrain and promotion;
 - `api`: the routes and the dashboard; without `ingest` in the same process it follows the
   live state through Redis (and loads the served model itself, for POST /score).
+
+Every product of `settings.pairs` has its own `Latest` (`keys.LATESTS`), detector, model slot
+and retrain schedule, each built with `settings.for_product(p)`; the single keys (`LATEST`,
+`DETECTOR`, `MODEL`, `TAPE`) hold the first product's (the single-product contract).
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.HEALTH] = Health()
     app[keys.METRICS] = Metrics()
-    app[keys.LATEST] = Latest(product_id=settings.pair, source=settings.source)
+    app[keys.LATESTS] = {p: Latest(product_id=p, source=settings.source)
+                         for p in settings.pairs}
+    app[keys.LATEST] = app[keys.LATESTS][settings.pair]
     app[keys.EVENTS] = Broadcaster()
     app[keys.WARMUP] = Warmup()
 

@@ -23,10 +23,12 @@ def get(app: web.Application) -> Executor:
     return app.get(keys.WORKER) or app[keys.EXECUTOR]
 
 
-def renew(app: web.Application) -> None:
-    """Replace a worker that died (BrokenProcessPool): the next call spawns a fresh one."""
+def renew(app: web.Application, broken: Executor | None = None) -> None:
+    """Replace a worker that died (BrokenProcessPool): the next call spawns a fresh one.
+    With `broken` (the worker a call failed in), only if it is still the app's: several
+    products' tasks may see the same death, one replacement is enough."""
     old = app.get(keys.WORKER)
-    if old is not None:
+    if old is not None and (broken is None or broken is old):
         worker.stop(old)
         app[keys.WORKER] = worker.spawn(app[keys.SETTINGS])
 

@@ -1,9 +1,17 @@
-"""The retrain schedule in the service: every `retrain_seconds` of EVENT time.
+"""The retrain schedule in the service: every `retrain_seconds` of EVENT time, per product.
 
-Event time is the newest trade the pipeline has seen (`Latest.as_of`), or, in a process that
-does not ingest (`--role train`), the newest trade in the tape. The first fit happens as soon
-as the tape yields `train_min_rows` warm feature rows (checked every few wall seconds until
-then), but not while a first start's history is still loading (`keys.WARMUP`: the REST
+Each product of `settings.pairs` has its own schedule (a supervised task), its own model
+(trained with `settings.for_product(p)`: its tape, its registered name) and its own health
+component ("training" for the first product, "training:<product>" for the others). The
+schedules are STAGGERED: after its first fit, product i of n waits `i / n` of
+`retrain_seconds` more before its first hourly retrain, so the products' retrains spread over
+the hour instead of queueing for the model worker at the same moment (the first product keeps
+the single-product schedule exactly).
+
+Event time is the product's newest trade the pipeline has seen (`Latest.as_of`), or, in a
+process that does not ingest (`--role train`), its newest trade in the tape. The first fit
+happens as soon as the tape yields `train_min_rows` warm feature rows (checked every few wall
+seconds until then), but not while a first start's history is still loading (`keys.WARMUP`: the REST
 bootstrap or a local source's history played at once): the first model is fitted once, on all
 of it, after the writer has stored it, instead of once per hour of history swept past;
 afterwards a retrain is due when event time has moved `retrain_seconds` past the end
@@ -41,20 +49,28 @@ FLUSH_WAIT = 30.0  # longest wait for the writer to store the history before the
 _COUNTS = re.compile(r"(\d+)\D+?(\d+)")  # TooFewRows: "<rows> warm feature rows, need <n>"
 
 
-async def event_time(app: web.Application) -> datetime | None:
-    latest = app[keys.LATEST].as_of
+async def event_time(app: web.Application, product: str | None = None) -> datetime | None:
+    product = product or app[keys.SETTINGS].pair
+    latests = app.get(keys.LATESTS) or {product: app[keys.LATEST]}
+    latest = latests[product].as_of
     if latest is not None:
         return latest
-    return await newest_trade_time(app[keys.POOL], app[keys.SETTINGS].pair)
+    return await newest_trade_time(app[keys.POOL], product)
 
 
-async def attempt(app: web.Application, end: datetime, executor=None) -> str:
-    """One retrain ending at `end`: "promoted", "not_promoted", "too_few_rows" or "error".
+async def attempt(app: web.Application, end: datetime, executor=None,
+                  product: str | None = None) -> str:
+    """One retrain of `product` (default the first) ending at `end`: "promoted",
+    "not_promoted", "too_few_rows" or "error".
 
     `executor` runs the blocking part (default: the app's thread pool).
     """
-    settings, metrics = app[keys.SETTINGS], app[keys.METRICS]
-    health, warmup = app[keys.HEALTH]["training"], app.get(keys.WARMUP)
+    product = product or app[keys.SETTINGS].pair
+    settings, metrics = app[keys.SETTINGS].for_product(product), app[keys.METRICS]
+    health = app[keys.HEALTH][watcher.component(app, "training", product)]
+    first = product == app[keys.SETTINGS].pair
+    warmup = app.get(keys.WARMUP) if first else None  # the first score's warm-up
+    runs = metrics.training_runs
     started = time.perf_counter()
     if warmup is not None:
         warmup.training_begin()
@@ -70,7 +86,7 @@ async def attempt(app: web.Application, end: datetime, executor=None) -> str:
     except Exception as e:  # noqa: BLE001 - reported, retried at the next schedule
         if warmup is not None:
             warmup.training_end()
-        metrics.training_runs.labels(outcome="error").inc()
+        runs.labels(outcome="error", product=product).inc()
         health.failure(e, last_attempt=end.isoformat())
         log.debug("retrain failed", exc_info=True)
         if isinstance(e, BrokenProcessPool):
@@ -80,7 +96,7 @@ async def attempt(app: web.Application, end: datetime, executor=None) -> str:
     if warmup is not None:
         warmup.training_end()
     outcome = "promoted" if info.promoted else "not_promoted"
-    metrics.training_runs.labels(outcome=outcome).inc()
+    runs.labels(outcome=outcome, product=product).inc()
     metrics.training_seconds.observe(seconds)
     health.detail.pop("waiting", None)
     health.success(last_attempt=end.isoformat(), version=info.label, outcome=outcome,
@@ -93,19 +109,32 @@ async def attempt(app: web.Application, end: datetime, executor=None) -> str:
     return outcome
 
 
-async def _schedule(app: web.Application) -> None:
+def stagger(settings, product: str) -> timedelta:
+    """How much later than its first fit + `retrain_seconds` a product first retrains:
+    product i of n waits i / n of the interval more (the first product: nothing)."""
+    i, n = settings.pairs.index(product), len(settings.pairs)
+    return timedelta(seconds=settings.retrain_seconds * i / n)
+
+
+async def _schedule(app: web.Application, product: str | None = None) -> None:
+    product = product or app[keys.SETTINGS].pair
     every = timedelta(seconds=app[keys.SETTINGS].retrain_seconds)
+    offset = stagger(app[keys.SETTINGS], product)  # once, after the first fit
     due: datetime | None = None  # event time of the next retrain; None: as soon as possible
     await history_loaded(app)
     while True:
-        end = await event_time(app)
+        end = await event_time(app, product)
         if end is not None and (due is None or end >= due):
+            executor = model_workers.get(app)
             try:
-                outcome = await attempt(app, end, model_workers.get(app))
+                outcome = await attempt(app, end, executor, product)
             except BrokenProcessPool:
-                model_workers.renew(app)  # the worker died: a fresh one for the next attempt
+                model_workers.renew(app, executor)  # died: a fresh one for the next attempt
                 raise
-            due = None if outcome == "too_few_rows" else end + every
+            if outcome != "too_few_rows":
+                due, offset = end + every + offset, timedelta(0)
+            else:
+                due = None
         await asyncio.sleep(TICK_SECONDS)
 
 
@@ -136,7 +165,11 @@ def _settled(app: web.Application, warmup) -> bool:
 
 
 async def _run(app: web.Application) -> None:
-    await tasks.supervise(lambda: _schedule(app), app[keys.HEALTH]["training"])
+    """Every product's schedule, each supervised on its own."""
+    await asyncio.gather(*(
+        tasks.supervise(lambda p=p: _schedule(app, p),
+                        app[keys.HEALTH][watcher.component(app, "training", p)])
+        for p in app[keys.SETTINGS].pairs))
 
 
 trainer_ctx = tasks.background("trainer", _run)

@@ -1,10 +1,13 @@
-"""The model watcher: keeps the served model current.
+"""The model watcher: keeps every product's served model current.
 
-At start-up, every `registry_poll_seconds`, and at once when the trainer in this process
-promoted a version (`keys.MODEL_RELOAD`), it re-resolves `models:/<name>@production` in the
-model worker process (`blink.model.registry`: resolve, load, compile) and swaps a new version
-into the slot and the detector. When MLflow is unreachable the current model stays in place;
-the failure shows in /readyz ("model").
+Each product has its own registered model (`settings.for_product(p).model_name`: the first
+product `MODEL_NAME`, the others `<MODEL_NAME>-<product>`) and its own slot
+(`keys.MODELS[p]`; `keys.MODEL` is the first product's). At start-up, every
+`registry_poll_seconds`, and at once when the trainer in this process promoted a version
+(`keys.MODEL_RELOAD`), it re-resolves `models:/<name>@production` of each product in the model
+worker process (`blink.model.registry`: resolve, load, compile) and swaps a new version into
+that product's slot and detector alone. When MLflow is unreachable the current models stay in
+place; the failure shows in /readyz ("model", "model:<product>" for the others).
 """
 
 from __future__ import annotations
@@ -24,50 +27,76 @@ from blink.service import model_workers
 log = logging.getLogger(__name__)
 
 
-async def check(app: web.Application) -> bool:
-    """Re-resolve once; swap a newly resolved model in. True when a model was swapped."""
-    settings, slot = app[keys.SETTINGS], app[keys.MODEL]
-    health = app[keys.HEALTH]["model"]
+def component(app: web.Application, base: str, product: str) -> str:
+    """A per-product health component: `base` for the first product, `base:<product>`."""
+    return base if product == app[keys.SETTINGS].pair else f"{base}:{product}"
+
+
+def slot_of(app: web.Application, product: str) -> registry.ModelSlot:
+    slots = app.get(keys.MODELS)
+    return slots[product] if slots and product in slots else app[keys.MODEL]
+
+
+def detector_of(app: web.Application, product: str):
+    """The product's detector (ingest role), else None."""
+    detectors = app.get(keys.DETECTORS)
+    if detectors is not None:
+        return detectors.get(product)
+    return app.get(keys.DETECTOR) if product == app[keys.SETTINGS].pair else None
+
+
+async def check(app: web.Application, product: str | None = None) -> bool:
+    """Re-resolve one product's model (default the first); swap a newly resolved one in.
+    True when a model was swapped."""
+    product = product or app[keys.SETTINGS].pair
+    settings, slot = app[keys.SETTINGS].for_product(product), slot_of(app, product)
+    health = app[keys.HEALTH][component(app, "model", product)]
     # in the model worker process: this one never imports mlflow or sklearn
     loop, executor = asyncio.get_running_loop(), model_workers.get(app)
     try:
         resolved = await loop.run_in_executor(executor, registry.resolve, settings)
     except BrokenProcessPool:
-        model_workers.renew(app)
+        model_workers.renew(app, executor)
         raise
     if resolved is None or resolved.label == slot.label:
         health.success(model=slot.label, registered=resolved is not None)
         return False
     served = await loop.run_in_executor(executor, registry.load, settings, resolved)
-    swap(app, served, resolved.label)
+    swap(app, served, resolved.label, product)
     health.success(model=resolved.label, registered=True)
     return True
 
 
-def swap(app: web.Application, served, label: str) -> None:
-    """Serve `served` from now on (one assignment each: the scoring path sees old or new)."""
-    slot, metrics = app[keys.MODEL], app[keys.METRICS]
-    detector = app.get(keys.DETECTOR)
+def swap(app: web.Application, served, label: str, product: str | None = None) -> None:
+    """Serve `served` for `product` (default the first) from now on (one assignment each: the
+    scoring path sees old or new)."""
+    product = product or app[keys.SETTINGS].pair
+    slot, metrics = slot_of(app, product), app[keys.METRICS]
+    detector = detector_of(app, product)
     if detector is not None:
         detector.set_model(served)
-    previous = slot.label
+    previous, old = slot.label, slot.served
     slot.served, slot.label, slot.loaded_at = served, label, time.time()
-    metrics.model_reloads.inc()
-    metrics.model_info.clear()
-    metrics.model_info.labels(version=str(served.version)).set(1)
-    log.info("serving model %s (was %s)", label, previous or "none")
+    metrics.model_reloads.labels(product=product).inc()
+    if old is not None:
+        with contextlib.suppress(KeyError):
+            metrics.model_info.remove(product, str(old.version))
+    metrics.model_info.labels(product=product, version=str(served.version)).set(1)
+    log.info("serving model %s for %s (was %s)", label, product, previous or "none")
 
 
 async def _watch(app: web.Application) -> None:
     settings, reload = app[keys.SETTINGS], app[keys.MODEL_RELOAD]
-    health = app[keys.HEALTH]["model"]
     while True:
         reload.clear()
-        try:
-            await check(app)
-        except Exception as e:  # noqa: BLE001 - keep the current model, retry at the next poll
-            health.failure(e)
-            log.debug("model check failed", exc_info=True)
+        for product in settings.pairs:  # each on its own: one failing keeps the others going
+            try:
+                await check(app, product)
+            except Exception as e:  # noqa: BLE001 - keep the current model, retry next poll
+                app[keys.HEALTH][component(app, "model", product)].failure(e)
+                log.debug("model check of %s failed", product, exc_info=True)
+                if isinstance(e, BrokenProcessPool):
+                    break  # a fresh worker at the next poll
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reload.wait(), settings.registry_poll_seconds)
 
@@ -76,8 +105,9 @@ _watcher_task = tasks.background("model-watcher", _watch)
 
 
 async def watcher_ctx(app: web.Application):
-    """Cleanup context: the model slot, the reload event and the watcher task."""
-    app[keys.MODEL] = registry.ModelSlot()
+    """Cleanup context: the model slots, the reload event and the watcher task."""
+    slots = app[keys.MODELS] = {p: registry.ModelSlot() for p in app[keys.SETTINGS].pairs}
+    app[keys.MODEL] = slots[app[keys.SETTINGS].pair]
     app[keys.MODEL_RELOAD] = asyncio.Event()
     async for _ in _watcher_task(app):
         yield

@@ -1,7 +1,8 @@
 """The HTTP API: /score (GET, POST), /demo/data, /api/anomalies, /openapi.json.
 
 Handlers read in-memory state (GET /score) or run one short parameterised query; scoring a
-POSTed body is the compiled forest only. Errors are JSON (see security.py).
+POSTed body is the compiled forest only. Errors are JSON (see security.py). Every route is
+about one product: `?product=` (default the first of `settings.pairs`; see selection.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aiohttp import web
 from blink.runtime import keys
 from blink.store import reads as queries
 from blink.times import iso_or_none
-from blink.web import scoring, warming
+from blink.web import scoring, selection, warming
 from blink.web.security import JsonError
 
 routes = web.RouteTableDef()
@@ -29,8 +30,8 @@ SOURCE_LABEL = {"coinbase": "Live", "replay": "Replay", "synthetic": "Synthetic"
 @routes.get("/score")
 async def score_get(request: web.Request) -> web.Response:
     # the hottest route: orjson encodes the payload ~5x faster than json.dumps
-    body = orjson.dumps(request.app[keys.LATEST].score_payload(),
-                        option=orjson.OPT_SERIALIZE_NUMPY)
+    latest = request.app[keys.LATESTS][selection.product(request)]
+    body = orjson.dumps(latest.score_payload(), option=orjson.OPT_SERIALIZE_NUMPY)
     return web.Response(body=body, content_type="application/json")
 
 
@@ -75,9 +76,9 @@ def event_json(r) -> dict:
             "points": r["points"]}
 
 
-def feed_status(app: web.Application) -> dict:
-    """The dashboard pill and readouts, from memory only."""
-    latest, now = app[keys.LATEST], time.time()
+def feed_status(app: web.Application, product: str | None = None) -> dict:
+    """The dashboard pill and readouts of `product` (default the first), from memory only."""
+    latest, now = app[keys.LATESTS][product or app[keys.SETTINGS].pair], time.time()
     feed = app[keys.HEALTH].components.get(latest.source)  # the source reports as its name
     age = now - latest.updated_wall if latest.updated_wall else None
     stale = latest.source == "coinbase" and age is not None and age > FEED_STALE_SECONDS
@@ -96,8 +97,9 @@ def feed_status(app: web.Application) -> dict:
             "score_raw": latest.score_raw, "warmup": warming.status(app)}
 
 
-def model_info(app: web.Application) -> dict:
-    latest, model = app[keys.LATEST], scoring.current_model(app)
+def model_info(app: web.Application, product: str | None = None) -> dict:
+    product = product or app[keys.SETTINGS].pair
+    latest, model = app[keys.LATESTS][product], scoring.current_model(app, product)
     if model is None:
         return {"label": latest.model, "version": None, "trained_at": latest.model_trained_at,
                 "threshold": latest.threshold}
@@ -110,17 +112,18 @@ def model_info(app: web.Application) -> dict:
 @routes.get("/demo/data")
 async def demo_data(request: web.Request) -> web.Response:
     app = request.app
-    settings, latest = app[keys.SETTINGS], app[keys.LATEST]
+    settings, product = app[keys.SETTINGS], selection.product(request)
+    latest = app[keys.LATESTS][product]
     minutes = int_param(request, "minutes", 60, 1, 1440)
     async with app[keys.POOL].acquire() as conn:
-        end, width, rows = await queries.series(conn, settings.pair, minutes,
+        end, width, rows = await queries.series(conn, product, minutes,
                                                 settings.feature_cadence_seconds)
         start = end - timedelta(minutes=minutes) if end else None
-        events = await queries.events_in_range(conn, settings.pair, start, end) if end else []
-    model = model_info(app)
+        events = await queries.events_in_range(conn, product, start, end) if end else []
+    model = model_info(app, product)
     labels = [lb for lb in latest.labels if start and _overlaps(lb, start, end)]
     body = {
-        "minutes": minutes, "product_id": settings.pair, "source": latest.source,
+        "minutes": minutes, "product_id": product, "source": latest.source,
         "start": iso_or_none(start), "end": iso_or_none(end),
         "bin_seconds": width,
         "times": [iso_or_none(r["time"]) for r in rows],
@@ -132,7 +135,7 @@ async def demo_data(request: web.Request) -> web.Response:
         "threshold": model["threshold"] if model["threshold"] is not None else latest.threshold,
         "events": [event_json(r) for r in events],
         "labels": labels,
-        "status": feed_status(app),
+        "status": feed_status(app, product),
         "model": model,
         "trade_rate": latest.trade_rate,
     }
@@ -155,13 +158,15 @@ def _overlaps(label: dict, start: datetime, end: datetime) -> bool:
 @routes.get("/api/anomalies")
 async def anomalies(request: web.Request) -> web.Response:
     app = request.app
+    product = selection.product(request)
     limit = int_param(request, "limit", 50, 1, 500)
     since, before = time_param(request, "since"), time_param(request, "before")
     async with app[keys.POOL].acquire() as conn:
-        rows = await queries.events_page(conn, app[keys.SETTINGS].pair, since, before, limit)
+        rows = await queries.events_page(conn, product, since, before, limit)
     items = [event_json(r) for r in rows]
     following = items[-1]["start_time"] if len(items) == limit else None
-    return web.json_response({"anomalies": items, "next_before": following, "limit": limit})
+    return web.json_response({"anomalies": items, "next_before": following, "limit": limit,
+                              "product_id": product})
 
 
 @routes.get("/openapi.json")

@@ -14,16 +14,21 @@ routes = web.RouteTableDef()
 
 
 def refresh(app: web.Application) -> None:
-    """Gauges derived from the in-memory state at scrape time."""
-    latest, metrics, now = app[keys.LATEST], app[keys.METRICS], time.time()
-    if latest.updated_wall is not None:
-        metrics.features_age.set(now - latest.updated_wall)
-    if latest.as_of is not None and latest.source == "coinbase":
-        metrics.feed_lag.set(now - latest.as_of.timestamp())
-    model = current_model(app)
-    if model is not None:  # also set on each swap; derived here for an api-only process
-        metrics.model_info.clear()
-        metrics.model_info.labels(version=str(model.version)).set(1)
+    """Gauges derived from the in-memory state at scrape time, one series per product."""
+    metrics, now, first = app[keys.METRICS], time.time(), app[keys.LATEST]
+    if first.as_of is not None and first.source == "coinbase":
+        metrics.feed_lag.set(now - first.as_of.timestamp())
+    metrics.model_info.clear()  # also set on each swap; derived here for an api-only process
+    for product, latest in app[keys.LATESTS].items():
+        if latest.updated_wall is not None:
+            metrics.features_age.labels(product=product).set(now - latest.updated_wall)
+            metrics.trade_rate.labels(product=product).set(latest.trade_rate)
+        if latest.score_raw is not None:
+            metrics.score.labels(product=product).set(latest.score_raw)
+            metrics.anomaly.labels(product=product).set(1 if latest.anomaly else 0)
+        model = current_model(app, product)
+        if model is not None:
+            metrics.model_info.labels(product=product, version=str(model.version)).set(1)
 
 
 @routes.get("/metrics")

@@ -1,8 +1,10 @@
 """POST /score bodies: parse, validate (naming the field and the row), score.
 
 Accepted: `{"features": {name: number, ...}}` (one row) or `{"instances": [{...}, ...]}` with
-at most `max_score_rows` rows. Every row must carry exactly the model's feature names, each a
-finite number. Rows are scored together with the served model's compiled forest.
+at most `max_score_rows` rows, and optionally `"product"` (default the first product; its own
+model scores the rows; an unknown product is a 404 naming the known ones). Every row must
+carry exactly the model's feature names, each a finite number. Rows are scored together with
+the served model's compiled forest.
 """
 
 from __future__ import annotations
@@ -17,16 +19,25 @@ from aiohttp import web
 
 from blink.model.served import ServedModel
 from blink.runtime import keys
+from blink.web import selection
 from blink.web.security import JsonError
 
 BODY_SECONDS = 10.0  # longest wait for a POSTed body (a client trickling bytes holds a handler)
 
 
-def current_model(app: web.Application) -> ServedModel | None:
-    """The ServedModel scoring the stream (the detector's), else the registry slot's, or None.
-    Each key is set only in the roles that have it (ingest: the detector; any watcher: the
-    slot)."""
-    detector, slot = app.get(keys.DETECTOR), app.get(keys.MODEL)
+def pipeline(app: web.Application, product: str | None = None):
+    """(detector, model slot) of `product` (default the first), each None where this role
+    has none (ingest: the detectors; any watcher: the slots)."""
+    if product is None or product == app[keys.SETTINGS].pair:
+        return app.get(keys.DETECTOR), app.get(keys.MODEL)
+    detectors, slots = app.get(keys.DETECTORS) or {}, app.get(keys.MODELS) or {}
+    return detectors.get(product), slots.get(product)
+
+
+def current_model(app: web.Application, product: str | None = None) -> ServedModel | None:
+    """The ServedModel scoring `product`'s stream (its detector's), else its registry slot's,
+    or None."""
+    detector, slot = pipeline(app, product)
     if detector is not None and detector.model is not None:
         return detector.model
     return slot.served if slot is not None else None
@@ -53,9 +64,8 @@ def load_json(raw: bytes):
         raise JsonError(400, "invalid JSON: a number has too many digits") from None
 
 
-def parse_rows(raw: bytes, names: list[str], max_rows: int) -> tuple[np.ndarray, bool]:
-    """(X in the model's column order, single) or JsonError(400/413)."""
-    body = load_json(raw)
+def parse_rows(body, names: list[str], max_rows: int) -> tuple[np.ndarray, bool]:
+    """(X in the model's column order, single) from a parsed body, or JsonError(400/413)."""
     if not isinstance(body, dict) or ("features" in body) == ("instances" in body):
         raise JsonError(400, "body must be an object with exactly one of 'features' or "
                              "'instances'")
@@ -92,19 +102,20 @@ def parse_rows(raw: bytes, names: list[str], max_rows: int) -> tuple[np.ndarray,
     return X, single
 
 
-def score(app: web.Application, model, X: np.ndarray) -> np.ndarray:
+def score(app: web.Application, model, X: np.ndarray, product: str | None = None) -> np.ndarray:
     """score_raw per row with the compiled forest; only this call is timed.
 
     Through the detector when it serves this very model (it counts the API predictions);
     otherwise (api-only role, or a swap in between) with the model, counted here.
     """
-    detector, metrics = app.get(keys.DETECTOR), app[keys.METRICS]
+    product = product or app[keys.SETTINGS].pair
+    detector, metrics = pipeline(app, product)[0], app[keys.METRICS]
     via_detector = detector is not None and detector.model is model
     t0 = time.perf_counter()
     scores = detector.score_rows(X) if via_detector else model.score(X)
     metrics.predict_latency.observe(time.perf_counter() - t0)
     if not via_detector:
-        metrics.predictions.labels(path="api").inc(len(X))
+        metrics.predictions.labels(path="api", product=product).inc(len(X))
     return np.asarray(scores, dtype=np.float64)
 
 
@@ -136,16 +147,21 @@ async def handle_post(request: web.Request) -> web.Response:
                         detail=f"the body took longer than {BODY_SECONDS:g} s") from None
     if len(raw) > settings.max_body_bytes:
         raise JsonError(413, "body too large", max_bytes=settings.max_body_bytes)
-    model = current_model(app)
+    body = load_json(raw)
+    product = selection.product(request, body.get("product") if isinstance(body, dict)
+                                else None)
+    model = current_model(app, product)
     if model is None:
-        component = app[keys.HEALTH].components.get("model")
+        name = "model" if product == settings.pair else f"model:{product}"
+        component = app[keys.HEALTH].components.get(name)
         detail = component.last_error if component and component.last_error else None
-        raise JsonError(503, "no model", reason="no_model", detail=detail)
+        raise JsonError(503, "no model", reason="no_model", detail=detail, product_id=product)
     names = list(model.feature_names)
-    X, single = parse_rows(raw, names, settings.max_score_rows)
-    scores = score(app, model, X)
+    X, single = parse_rows(body, names, settings.max_score_rows)
+    scores = score(app, model, X, product)
     rows = results(model, X, scores)
-    head = {"model": model.label, "version": model.version, "threshold": model.threshold}
+    head = {"model": model.label, "version": model.version, "threshold": model.threshold,
+            "product_id": product}
     if single:
         return web.json_response({**head, **rows[0]})
     return web.json_response({**head, "results": rows})

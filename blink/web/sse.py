@@ -2,11 +2,14 @@
 
 The hub listens to the broadcaster (a synchronous callback, no task). Each update is encoded
 once, whatever the number of clients:
-- `tick` (one per second of event time: ~40/s at ×600) is kept as the latest tick only; each
-  client sends the latest at most `TICK_HZ` times a second and skips the ones in between, so a
-  client costs `TICK_HZ` wake-ups a second however fast the feed runs;
+- `tick` (one per second of event time and product: ~40/s at ×600) is kept as the latest tick
+  of each product only; each client sends the products' latest ticks at most `TICK_HZ` times
+  a second and skips the ones in between, so a client costs `TICK_HZ` wake-ups a second
+  however fast the feed runs, and one product's ticks never hide another's;
 - every other kind (`anomaly_start`, `anomaly_end`, `model`) is queued for each client in
   order and never dropped; a tick published before it is sent before it.
+A client may ask for some products only (`products`; `/api/stream?product=P`): it is sent
+their ticks and events alone (an update naming no product goes to every client).
 
 A client that does not read is disconnected (its EventSource reconnects and the page reloads
 its data): when `QUEUE_MAX` updates wait for it, or when one write has not drained for
@@ -46,13 +49,19 @@ class Gone(Exception):
 
 
 class Client:
-    def __init__(self, hub: Hub, transport: asyncio.Transport | None) -> None:
+    def __init__(self, hub: Hub, transport: asyncio.Transport | None,
+                 products: frozenset[str] | None = None) -> None:
         self.hub, self.transport = hub, transport
+        self.products = products  # None: every product
         self.frames: deque[bytes] = deque()
         self.wake = asyncio.Event()
-        self.seen = hub.tick_seq - 1 if hub.tick_seq else 0  # the latest tick first
+        self.seen = hub.tick_seq - 1 if hub.tick_seq else 0  # the latest ticks first
+        self.sent: dict[str | None, int] = {}  # product -> seq of the last tick sent
         self.dropped: str | None = None  # why the hub gave up on this client
         self.writing = False
+
+    def wants(self, product: str | None) -> bool:
+        return self.products is None or product is None or product in self.products
 
     def push(self, data: bytes) -> None:
         if len(self.frames) >= QUEUE_MAX:
@@ -104,8 +113,11 @@ class Client:
                 out = list(self.frames)
                 self.frames.clear()
                 if hub.tick_seq != self.seen and now >= next_tick:
-                    out.append(hub.latest_tick())
-                    self.seen, next_tick = hub.tick_seq, now + gap
+                    ticks = hub.new_ticks(self)
+                    self.seen = hub.tick_seq
+                    if ticks:
+                        out.extend(ticks)
+                        next_tick = now + gap
                 if not out and now - last >= HEARTBEAT:
                     out.append(b": heartbeat\n\n")
                 if out:
@@ -142,22 +154,37 @@ class Hub:
     def __init__(self) -> None:
         self.clients: set[Client] = set()
         self.waiting: set[Client] = set()  # clients idle until the next tick
-        self.tick_seq = 0  # ticks published so far
-        self._tick: dict | None = None
-        self._tick_frame: bytes | None = None
+        self.tick_seq = 0  # ticks published so far (every product)
+        self._ticks: dict[str | None, tuple[int, dict]] = {}  # product -> (seq, latest tick)
+        self._frames: dict[str | None, bytes] = {}  # product -> its latest tick, encoded
 
-    def latest_tick(self) -> bytes:
-        """The latest tick, encoded once (on first use: no client, no encoding)."""
-        if self._tick_frame is None:
-            self._tick_frame = frame("tick", self._tick)
-        return self._tick_frame
+    def latest_tick(self, product: str | None = None) -> bytes:
+        """A product's latest tick (default: the newest of any), encoded once (on first use:
+        no client, no encoding)."""
+        if product is None and product not in self._ticks:
+            product = max(self._ticks, key=lambda p: self._ticks[p][0])
+        data = self._frames.get(product)
+        if data is None:
+            data = self._frames[product] = frame("tick", self._ticks[product][1])
+        return data
+
+    def new_ticks(self, client: Client) -> list[bytes]:
+        """The latest tick of each product the client wants and was not sent yet."""
+        out = []
+        for product, (seq, _) in self._ticks.items():
+            if seq > client.sent.get(product, 0) and client.wants(product):
+                client.sent[product] = seq
+                out.append(self.latest_tick(product))
+        return out
 
     def deliver(self, kind: str, payload: dict) -> None:
         """The broadcaster's listener: synchronous, never blocks; a tick costs O(clients
         idle since their last tick), not O(clients)."""
+        product = payload.get("product_id") if isinstance(payload, dict) else None
         if kind == "tick":
-            self._tick, self._tick_frame = payload, None
             self.tick_seq += 1
+            self._ticks[product] = (self.tick_seq, payload)
+            self._frames.pop(product, None)
             for client in self.waiting:
                 client.wake.set()
             self.waiting.clear()
@@ -166,14 +193,18 @@ class Hub:
             return
         data = frame(kind, payload)
         for client in self.clients:
-            if client.seen != self.tick_seq:
-                client.push(self.latest_tick())  # the tick before this event goes out first
+            if not client.wants(product):
+                continue
+            if client.seen != self.tick_seq:  # the ticks before this event go out first
+                for tick in self.new_ticks(client):
+                    client.push(tick)
                 client.seen = self.tick_seq
             client.push(data)
 
     @contextlib.contextmanager
-    def join(self, transport: asyncio.Transport | None) -> Iterator[Client]:
-        client = Client(self, transport)
+    def join(self, transport: asyncio.Transport | None,
+             products: frozenset[str] | None = None) -> Iterator[Client]:
+        client = Client(self, transport, products)
         self.clients.add(client)
         try:
             yield client

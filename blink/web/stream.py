@@ -2,9 +2,11 @@
 
 Each message is `event: <kind>` + `data: <json>`; a comment line after HEARTBEAT seconds
 without a message keeps proxies and the browser's EventSource from timing out. Ticks are
-coalesced per client (at most `sse.TICK_HZ` a second), anomaly events never dropped, a client
-that stops reading disconnected: see web/sse.py. On app shutdown every stream ends at once
-(`on_shutdown` runs before the server waits for handlers), a client that does not read is cut.
+coalesced per client and product (at most `sse.TICK_HZ` a second), anomaly events never
+dropped, a client that stops reading disconnected: see web/sse.py. Every product's updates by
+default; `?product=P` for one product's alone (unknown: 404). On app shutdown every stream
+ends at once (`on_shutdown` runs before the server waits for handlers), a client that does not
+read is cut.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from blink.runtime import keys
-from blink.web import sse
+from blink.web import selection, sse
 
 routes = web.RouteTableDef()
 
@@ -26,11 +28,14 @@ async def stream(request: web.Request) -> web.StreamResponse:
                "X-Accel-Buffering": "no"}
     if request.method == "HEAD":  # the headers only: an endless body would corrupt the reply
         return web.Response(headers=headers)
+    products = frozenset({selection.product(request)}) if request.query.get("product") else None
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)
-    hello = f"retry: {RETRY_MS}\n".encode() + sse.frame("hello", {
-        "source": app[keys.LATEST].source, "product_id": app[keys.LATEST].product_id})
-    with app[keys.STREAMS].join(request.transport) as client:
+    about = {"source": app[keys.LATEST].source, "product_id": app[keys.LATEST].product_id}
+    if len(app[keys.SETTINGS].pairs) > 1:  # (one product: the hello as before)
+        about["products"] = sorted(products) if products else list(app[keys.SETTINGS].pairs)
+    hello = f"retry: {RETRY_MS}\n".encode() + sse.frame("hello", about)
+    with app[keys.STREAMS].join(request.transport, products) as client:
         await client.run(response.write, hello, app[keys.SHUTDOWN])
         await client.close(response.write_eof)
     return response

@@ -121,7 +121,7 @@ async def test_mlflow_unreachable_during_retrains(ml_settings, pg_dsn, redis_url
 
     def errors() -> float:
         return app[keys.METRICS].registry.get_sample_value(
-            "blink_training_runs_total", {"outcome": "error"}) or 0
+            "blink_training_runs_total", {"outcome": "error", "product": settings.pair}) or 0
 
     async def still_serving() -> None:
         r = await client.post("/score", json={"features": {n: 0.0 for n in FEATURE_NAMES}})
@@ -141,7 +141,8 @@ async def test_mlflow_unreachable_during_retrains(ml_settings, pg_dsn, redis_url
         assert shown["ok"] is False and down.removeprefix("http://") in shown["last_error"]
         assert shown["last_attempt"] == end.isoformat()
         metrics = await (await client.get("/metrics")).text()
-        assert f'blink_training_runs_total{{outcome="error"}} {attempt}.0' in metrics
+        series = f'blink_training_runs_total{{outcome="error",product="{settings.pair}"}}'
+        assert f"{series} {attempt}.0" in metrics
         await still_serving()
         await asyncio.sleep(1.0)  # no retry before the next scheduled time
         assert errors() == attempt and slot.label == v1

@@ -21,6 +21,7 @@ def make_client(pg_dsn, make_settings, aiohttp_client):
 
 
 ROW = {"ret_1s": 0.1, "ret_5s": -0.2, "vol_60s": 0.3, "z_30s": 0.4}
+API = {"path": "api", "product": "BTC-USD"}  # the default product's API predictions
 
 
 # ------------------------------------------------------------------ GET /score
@@ -52,7 +53,7 @@ async def test_score_post_one_row_and_instances(make_client):
     assert [x["anomaly"] for x in body["results"]] == [False, True]
     assert body["results"][1]["score_raw"] == pytest.approx(-1.36)
     assert body["results"][1]["explanation"][0] == {"feature": "z_30s", "value": 9.0, "z": 9.0}
-    assert sample(app, "blink_predictions_total", {"path": "api"}) == 3
+    assert sample(app, "blink_predictions_total", API) == 3
     assert sample(app, "blink_predict_latency_seconds_count") == 2
 
 
@@ -73,7 +74,7 @@ async def test_score_post_validation_names_field_and_row(make_client, payload, e
     body = await r.json()
     assert (body["error"], body["field"], body["row"]) == (error, field, row)
     assert app[keys.MODEL].served.calls == 0  # nothing scored
-    assert sample(app, "blink_predictions_total", {"path": "api"}) == 0
+    assert sample(app, "blink_predictions_total", API) == 0
     assert sample(app, "blink_http_errors_total", {"status": "400"}) == 1
 
 
@@ -150,10 +151,10 @@ async def test_metrics_route(make_client):
                  "blink_model_info", "blink_http_errors_total", "blink_trades_ingested_total",
                  "blink_training_runs_total", "blink_writer_queue_depth"):
         assert name in text, name
-    assert 'blink_predictions_total{path="api"} 4.0' in text
-    assert 'blink_model_info{version="7"} 1.0' in text
+    assert 'blink_predictions_total{path="api",product="BTC-USD"} 4.0' in text
+    assert 'blink_model_info{product="BTC-USD",version="7"} 1.0' in text
     assert 'blink_http_errors_total{status="400"} 1.0' in text
-    assert 0 <= sample(app, "blink_features_age_seconds") < 60
+    assert 0 <= sample(app, "blink_features_age_seconds", {"product": "BTC-USD"}) < 60
 
 
 def app_routes(app) -> set[tuple[str, str]]:
@@ -194,5 +195,5 @@ async def test_score_post_through_the_detector_counts_once(pg_dsn, make_settings
     r = await client.post("/score", json={"instances": [ROW] * 3})
     assert r.status == 200 and len((await r.json())["results"]) == 3
     assert model.calls == 1
-    assert sample(app, "blink_predictions_total", {"path": "api"}) == 3  # counted once
+    assert sample(app, "blink_predictions_total", API) == 3  # counted once
     assert sample(app, "blink_predict_latency_seconds_count") == 1

@@ -115,9 +115,9 @@ def test_on_trades_equals_on_trade_one_by_one(make_settings):
         row = X[trade_id - 1].tolist()
         want = None if math.isnan(row[0]) else dict(zip(FEATURE_NAMES, row, strict=True))
         assert close(state["features"], want), trade_id
-    count = "blink_predictions_total"
-    assert one.metrics.registry.get_sample_value(count, {"path": "stream"}) == \
-        many.metrics.registry.get_sample_value(count, {"path": "stream"}) > 1000
+    count, labels = "blink_predictions_total", {"path": "stream", "product": "BTC-USD"}
+    assert one.metrics.registry.get_sample_value(count, labels) == \
+        many.metrics.registry.get_sample_value(count, labels) > 1000
 
 
 @pytest.mark.parametrize("sizes", [[2], [5]])

@@ -133,3 +133,28 @@ async def test_redis_going_away_and_coming_back(redis_url, direct):
     await asyncio.gather(task, return_exceptions=True)
     await client.aclose()
     await proxy.stop()
+
+
+async def test_each_product_has_its_hash_and_the_first_keeps_the_seed_key(direct):
+    client, prefix = direct
+    b, health, metrics = Broadcaster(), Health()["redis"], Metrics()
+    task = asyncio.create_task(Mirror(client, prefix, health, metrics, first="BTC-USD").run(b))
+    await asyncio.sleep(0)
+    for product, price in (("BTC-USD", 41_000.5), ("ETH-USD", 2_500.25), ("SOL-USD", 150.0)):
+        b.publish("tick", {**tick(price), "product_id": product})
+    b.publish("anomaly_start", {"product_id": "ETH-USD", "peak_score": -0.7})
+
+    async def written():
+        return await client.exists(f"{prefix}latest_features:SOL-USD") and \
+            await client.xlen(f"{prefix}anomalies") == 1
+    await wait_until(written, limit=5)
+    for key, product, price in (("latest_features", "BTC-USD", "41000.5"),
+                                ("latest_features:BTC-USD", "BTC-USD", "41000.5"),
+                                ("latest_features:ETH-USD", "ETH-USD", "2500.25"),
+                                ("latest_features:SOL-USD", "SOL-USD", "150.0")):
+        h = await client.hgetall(f"{prefix}{key}")
+        assert (h[b"product_id"], h[b"price"]) == (product.encode(), price.encode()), key
+    (_, fields), = await client.xrange(f"{prefix}anomalies")
+    assert fields[b"product_id"] == b"ETH-USD"
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -117,10 +117,11 @@ async def test_log_register_promote_and_watcher_serves_it(ml_settings, aiohttp_c
     np.testing.assert_array_equal(np.asarray(pyfunc.predict(frame)),
                                   result.forest.score_samples(X))
     assert (served.score(X) <= 0).all()
-    assert app[keys.METRICS].model_reloads._value.get() == 1
+    assert app[keys.METRICS].model_reloads.labels(product="BTC-USD")._value.get() == 1
     assert app[keys.HEALTH]["model"].ok is True
     info_metric = app[keys.METRICS].model_info.collect()[0].samples
-    assert [(s.labels["version"], s.value) for s in info_metric] == [("1", 1.0)]
+    assert [(s.labels["product"], s.labels["version"], s.value) for s in info_metric] == [
+        ("BTC-USD", "1", 1.0)]
 
 
 async def test_not_promoted_keeps_the_alias(ml_settings, watch_app):
@@ -141,7 +142,7 @@ async def test_not_promoted_keeps_the_alias(ml_settings, watch_app):
     assert "held-out events" in tags["blink.not_promoted"]
     assert await watcher.check(watch_app) is False  # still v1: nothing reloaded
     assert watch_app[keys.MODEL].label.endswith("@production v1")
-    assert watch_app[keys.METRICS].model_reloads._value.get() == 1
+    assert watch_app[keys.METRICS].model_reloads.labels(product="BTC-USD")._value.get() == 1
 
 
 async def test_fallback_to_newest_passing_run_without_alias(ml_settings, watch_app):
@@ -243,7 +244,7 @@ async def test_train_command_then_service_retrain_and_reload(ml_settings, pg_dsn
                          "v2 served", limit=30)
         assert [m.version for m in app[keys.DETECTOR].models] == ["1", "2"]
         metrics, health = app[keys.METRICS], app[keys.HEALTH]["training"]
-        assert metrics.training_runs.labels(outcome="promoted")._value.get() == 1
+        assert metrics.training_runs.labels(outcome="promoted", product="BTC-USD")._value.get() == 1
         assert metrics.training_seconds._sum.get() > 0
         assert health.ok is True and health.detail["outcome"] == "promoted"
         assert health.detail["last_attempt"] == rows[-1][2].isoformat()
@@ -268,7 +269,8 @@ async def test_retrain_with_mlflow_unreachable_is_counted_and_shown(ml_settings,
         await pool.close()
     health = app[keys.HEALTH]["training"]
     assert health.ok is False and "127.0.0.1:9" in health.last_error
-    assert app[keys.METRICS].training_runs.labels(outcome="error")._value.get() == 1
+    runs = app[keys.METRICS].training_runs
+    assert runs.labels(outcome="error", product="BTC-USD")._value.get() == 1
 
 
 def test_no_git_warning_where_there_is_no_git(tmp_path):
@@ -283,3 +285,37 @@ def test_no_git_warning_where_there_is_no_git(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "None"  # no commit, and no word about it
     assert "git" not in r.stderr.lower(), r.stderr
+
+
+def test_retrains_are_staggered_over_the_interval(make_settings):
+    s = make_settings(pairs="BTC-USD,ETH-USD,SOL-USD", retrain_seconds=3600)
+    assert [retrain.stagger(s, p).total_seconds() for p in s.pairs] == [0, 1200, 2400]
+    assert retrain.stagger(make_settings(), "BTC-USD").total_seconds() == 0
+
+
+async def test_each_product_has_its_own_model_name_and_slot(ml_settings, watch_app):
+    from mlflow import MlflowClient
+
+    settings = ml_settings(pairs="BTC-USD,ETH-USD")
+    watch_app[keys.SETTINGS] = settings
+    watch_app[keys.MODELS] = slots = {p: registry.ModelSlot() for p in settings.pairs}
+    watch_app[keys.MODEL] = slots["BTC-USD"]
+    detectors = watch_app[keys.DETECTORS] = {p: FakeDetector() for p in settings.pairs}
+    eth = settings.for_product("ETH-USD")
+    assert eth.model_name == f"{settings.model_name}-ETH-USD"
+    info = await asyncio.to_thread(tracking.log_to_mlflow, _fit(eth), eth,
+                                   {**META, "product_id": "ETH-USD"})
+    assert info.name == eth.model_name and info.promoted
+    c = MlflowClient(settings.mlflow_uri)
+    assert str(c.get_model_version_by_alias(eth.model_name, "production").version) == "1"
+    # only ETH-USD has a model: it is swapped into ETH's slot and detector alone
+    assert await watcher.check(watch_app, "ETH-USD") is True
+    assert slots["ETH-USD"].label == f"{eth.model_name}@production v1"
+    assert [m.label for m in detectors["ETH-USD"].models] == [slots["ETH-USD"].label]
+    assert slots["BTC-USD"].served is None and detectors["BTC-USD"].models == []
+    health = watch_app[keys.HEALTH]
+    assert health["model:ETH-USD"].detail["model"] == slots["ETH-USD"].label
+    info_metric = watch_app[keys.METRICS].model_info.collect()[0].samples
+    assert [(s.labels["product"], s.labels["version"]) for s in info_metric] == [
+        ("ETH-USD", "1")]
+    assert watch_app[keys.METRICS].model_reloads.labels(product="ETH-USD")._value.get() == 1

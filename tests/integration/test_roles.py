@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import datetime, timedelta
 
 import aiohttp
 import asyncpg
@@ -176,3 +177,67 @@ def test_api_role_refuses_to_start_without_redis(tmp_path):
     r = subprocess.run([sys.executable, "-m", "blink", "run", "--role", "ingest"],
                        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "PG_DSN" in r.stderr
+
+
+async def test_api_role_scores_every_product_from_redis(pg_dsn, redis_url, ml_settings,
+                                                        aiohttp_client, tmp_path):
+    """An `ingest,train` app watching three products publishes to Redis; a separate
+    `--role api` process answers /score for each of them from Redis, POST /score with each
+    product's own model (loaded by its own watcher), and 404s an unknown product."""
+    from blink.runtime import keys
+    from tests.support.products import products_app
+
+    url, prefix = redis_url
+    products = ("BTC-USD", "ETH-USD", "SOL-USD")
+    settings = ml_settings(pg_dsn=pg_dsn, pairs=",".join(products), role="ingest,train",
+                           source="synthetic", speed=5, bootstrap_hours=0.5,
+                           train_min_rows=600, registry_poll_seconds=1,
+                           retrain_seconds=360_000, redis_url=url, redis_prefix=prefix,
+                           max_holdout_rate_factor=1000)  # 30 min of history: promote
+    ingest = products_app(settings)
+    await aiohttp_client(ingest)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BLINK_", "PG_", "REDIS_", "MLFLOW_", "PAIR", "MODEL_"))}
+    env |= {"PG_DSN": pg_dsn, "REDIS_URL": url, "BLINK_REDIS_PREFIX": prefix,
+            "PAIRS": ",".join(products), "BLINK_SOURCE": "synthetic",
+            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+            "MODEL_NAME": settings.model_name, "MLFLOW_DISABLE_TELEMETRY": "true",
+            "BLINK_REGISTRY_POLL_SECONDS": "1", "LOG_LEVEL": "WARNING",
+            "BLINK_DATA_DIR": str(tmp_path / "api")}
+    api = Proc(env, "run", "--role", "api")
+    await api.start(tmp_path)
+    latests = ingest[keys.LATESTS]
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            async def scored() -> bool:
+                assert api.proc.returncode is None, await api.stop()
+                if any(lt.score_raw is None for lt in latests.values()):
+                    return False
+                try:
+                    answers = [await _get(http, f"{api.base}/score?product={p}")
+                               for p in products]
+                except aiohttp.ClientError:
+                    return False
+                return all(body.get("ready") for _, body in answers)
+            await wait_until(scored, "the api process scores every product", limit=240,
+                             step=0.5)
+            row = {name: 0.0 for name in (await _get(http, f"{api.base}/score"))[1]["features"]}
+            for p in products:
+                status, body = await _get(http, f"{api.base}/score?product={p}")
+                assert status == 200 and body["product_id"] == p
+                assert body["model"] == latests[p].model  # its own model, from Redis
+                lag = latests[p].as_of - datetime.fromisoformat(body["as_of"])
+                assert timedelta(0) <= lag < timedelta(minutes=1)  # the live state, relayed
+
+                async def posted(p=p) -> bool:  # the api's own watcher loads each model
+                    async with http.post(f"{api.base}/score",
+                                         json={"features": row, "product": p}) as r:
+                        return r.status == 200 and (await r.json())["model"] == \
+                            latests[p].model
+                await wait_until(posted, f"POST /score for {p}", limit=60, step=0.5)
+            assert len({latests[p].model for p in products}) == 3
+            status, body = await _get(http, f"{api.base}/score?product=XRP-USD")
+            assert status == 404 and body["products"] == list(products)
+    finally:
+        err = await api.stop()
+    assert "Traceback" not in err, err[-3000:]

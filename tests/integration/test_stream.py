@@ -179,3 +179,46 @@ async def test_stream_unsubscribes_when_client_leaves(live, monkeypatch):
     r = await connected(app, client)
     r.close()
     await wait_until(lambda: not app[keys.STREAMS].clients)
+
+
+def test_one_products_ticks_never_hide_anothers_and_a_client_may_pick_one():
+    hub = sse.Hub()
+    every, eth = hub.join(None), hub.join(None, frozenset({"ETH-USD"}))
+    every_client, eth_client = every.__enter__(), eth.__enter__()
+    for i in range(5):  # interleaved: only each product's latest counts
+        hub.deliver("tick", {"product_id": "BTC-USD", "i": i})
+        hub.deliver("tick", {"product_id": "ETH-USD", "i": i})
+    hub.deliver("tick", {"product_id": "BTC-USD", "i": 9})
+    assert hub.new_ticks(every_client) == [sse.frame("tick", {"product_id": "BTC-USD", "i": 9}),
+                                           sse.frame("tick", {"product_id": "ETH-USD", "i": 4})]
+    assert hub.new_ticks(every_client) == []  # nothing new since
+    assert hub.new_ticks(eth_client) == [sse.frame("tick", {"product_id": "ETH-USD", "i": 4})]
+    hub.deliver("tick", {"product_id": "ETH-USD", "i": 5})
+    hub.deliver("anomaly_start", {"product_id": "BTC-USD", "id": 1})
+    hub.deliver("anomaly_start", {"product_id": "ETH-USD", "id": 2})
+    # events in order, each after the ticks published before it; the filter holds
+    assert list(every_client.frames) == [
+        sse.frame("tick", {"product_id": "ETH-USD", "i": 5}),
+        sse.frame("anomaly_start", {"product_id": "BTC-USD", "id": 1}),
+        sse.frame("anomaly_start", {"product_id": "ETH-USD", "id": 2})]
+    assert list(eth_client.frames) == [
+        sse.frame("tick", {"product_id": "ETH-USD", "i": 5}),
+        sse.frame("anomaly_start", {"product_id": "ETH-USD", "id": 2})]
+    every.__exit__(None, None, None)
+    eth.__exit__(None, None, None)
+
+
+async def test_stream_of_one_product(pg_dsn, make_settings, aiohttp_client):
+    app = web_app(make_settings(pg_dsn=pg_dsn, pairs="BTC-USD,ETH-USD"))
+    client = await aiohttp_client(app)
+    r = await client.get("/api/stream?product=XRP-USD")
+    assert r.status == 404 and (await r.json())["products"] == ["BTC-USD", "ETH-USD"]
+    r = await client.get("/api/stream?product=ETH-USD")
+    assert (await r.content.readline()).startswith(b"retry: ")
+    assert await read_event(r) == ("hello", {"source": "coinbase", "product_id": "BTC-USD",
+                                             "products": ["ETH-USD"]})
+    await wait_until(lambda: len(app[keys.STREAMS].clients) == 1)
+    app[keys.EVENTS].publish("anomaly_start", {"product_id": "BTC-USD", "id": 1})
+    app[keys.EVENTS].publish("anomaly_start", {"product_id": "ETH-USD", "id": 2})
+    assert await read_event(r) == ("anomaly_start", {"product_id": "ETH-USD", "id": 2})
+    r.close()

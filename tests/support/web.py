@@ -47,22 +47,25 @@ class FakeModel:
                 for i in order[:3]]
 
 
-def serve(app, model) -> None:
-    """Put `model` in the registry's slot (the app may be running already)."""
-    app[keys.MODEL].served, app[keys.MODEL].label = model, model.label
+def serve(app, model, product: str | None = None) -> None:
+    """Put `model` in the registry's slot of `product` (default the first; the app may be
+    running already)."""
+    slot = app[keys.MODELS][product or app[keys.SETTINGS].pair]
+    slot.served, slot.label = model, model.label
 
 
 def web_app(settings):
     """The real app factory, minus the pipeline's tasks (feed, scoring, watcher, trainer,
     alerts...): routes, middlewares and resources as in production, state filled by the test.
-    The model slot starts empty; `serve()` fills it."""
+    The model slots (one per product) start empty; `serve()` fills them."""
     app = create_app(settings)
     keep = (resources.executor_ctx, resources.database_ctx, resources.redis_ctx,
             resources.http_ctx)
     for ctx in list(app.cleanup_ctx):
         if ctx not in keep:
             app.cleanup_ctx.remove(ctx)
-    app[keys.MODEL] = ModelSlot()
+    app[keys.MODELS] = {p: ModelSlot() for p in settings.pairs}
+    app[keys.MODEL] = app[keys.MODELS][settings.pair]
     return app
 
 

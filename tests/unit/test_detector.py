@@ -30,6 +30,10 @@ def setup(make_settings):
     return Detector(settings, latest, metrics, rec), latest, metrics, rec
 
 
+PRODUCT = {"product": "BTC-USD"}  # the default pair's series
+STREAM, API = {"path": "stream", **PRODUCT}, {"path": "api", **PRODUCT}
+
+
 def count(metrics: Metrics, name: str, labels: dict | None = None) -> float:
     return metrics.registry.get_sample_value(name, labels or {}) or 0.0
 
@@ -45,7 +49,7 @@ def test_readiness_reasons_then_scores(setup, served):
         det.on_trade(t)
     assert latest.not_ready == "no_model" and latest.features is not None
     assert latest.score_payload()["reason"] == "no_model"
-    assert count(metrics, "blink_predictions_total", {"path": "stream"}) == 0
+    assert count(metrics, "blink_predictions_total", STREAM) == 0
     det.set_model(served)
     for t in stream[3000:]:
         det.on_trade(t)
@@ -55,7 +59,7 @@ def test_readiness_reasons_then_scores(setup, served):
     x = np.array([body["features"][n] for n in FEATURE_NAMES])
     assert body["score_raw"] == pytest.approx(served.score(x[None])[0], abs=1e-12)
     assert latest.trade_id == stream[-1].trade_id and latest.price == float(stream[-1].price)
-    assert count(metrics, "blink_predictions_total", {"path": "stream"}) == 500
+    assert count(metrics, "blink_predictions_total", STREAM) == 500
     assert count(metrics, "blink_predict_latency_seconds_count") == 500
 
 
@@ -90,7 +94,7 @@ def test_a_price_jump_makes_one_event_with_explanation(setup, served):
     assert top[0]["feature"] in {"z_1", "z_5", "z_30", "z_300", "volratio_60"}
     assert "σ of its current volatility" in top[0]["text"] or "volatility" in top[0]["text"]
     starts = rec.kinds("anomaly_start")
-    assert len(starts) == 1 and count(metrics, "blink_anomalies_total") == 1
+    assert len(starts) == 1 and count(metrics, "blink_anomalies_total", PRODUCT) == 1
     for t in stream[jump + 1:]:
         det.on_trade(t)
     ends = rec.kinds("anomaly_end")
@@ -110,7 +114,7 @@ def test_score_rows_counts_the_api_path(setup, served):
     det.set_model(served)
     X = np.random.default_rng(0).normal(scale=1e-3, size=(7, len(FEATURE_NAMES)))
     np.testing.assert_allclose(det.score_rows(X), served.score(X))
-    assert count(metrics, "blink_predictions_total", {"path": "api"}) == 7
+    assert count(metrics, "blink_predictions_total", API) == 7
 
 
 def test_buffer_is_bounded_and_requeue_keeps_newest(setup, served):
@@ -120,14 +124,14 @@ def test_buffer_is_bounded_and_requeue_keeps_newest(setup, served):
     for t in from_arrays(*calm(3500, seed=5)):
         det.on_trade(t)
     assert len(det.rows) == 50
-    dropped = count(metrics, "blink_feature_rows_dropped_total")
+    dropped = count(metrics, "blink_feature_rows_dropped_total", PRODUCT)
     assert dropped > 0
     rows, events = det.drain()
     det.on_trade(from_arrays(*calm(1, seed=9, start=rows[-1].time.timestamp() + 1),
                         first_id=10_000)[0])
     det.requeue(rows, events)  # a failed write: 50 old + 1 new -> the oldest one goes
     assert len(det.rows) == 50 and det.rows[-1].trade_id == 10_000
-    assert count(metrics, "blink_feature_rows_dropped_total") == dropped + 1
+    assert count(metrics, "blink_feature_rows_dropped_total", PRODUCT) == dropped + 1
 
 
 def test_event_tracker_folds_and_splits_on_the_gap():
