@@ -4,7 +4,8 @@ One entry per product, in `settings.pairs` order: its in-memory latest state (re
 not, price, score, threshold, model, trade rate), its newest anomaly event and a score
 sparkline of its last SPARK_SECONDS of event time (at most SPARK_POINTS points), both read in
 one query each for all products (store/reads.py). `default` is the first product (the one
-/score and the dashboard show without `?product=`).
+/score and the dashboard show without `?product=`); `market` which products move now
+(detect/market.py: {"moving", "of", "as_of"}), null with one product.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 
 from aiohttp import web
 
+from blink.detect import market
 from blink.detect.latest import Latest
 from blink.runtime import keys
 from blink.store import reads as queries
@@ -26,19 +28,8 @@ SPARK_POINTS = 120
 
 
 def latests(app: web.Application) -> dict[str, Latest]:
-    """Every product's latest state in `settings.pairs` order. An app that keeps no
-    per-product state (LATESTS unset) has the first product's alone."""
-    known = app.get(keys.LATESTS) or {app[keys.LATEST].product_id: app[keys.LATEST]}
-    return {p: known[p] for p in app[keys.SETTINGS].pairs if p in known}
-
-
-def served_model(app: web.Application, product: str):
-    """The model scoring `product` (its detector's; the first product's: also the registry
-    slot's), or None."""
-    detector = (app.get(keys.DETECTORS) or {}).get(product)
-    if detector is not None and detector.model is not None:
-        return detector.model
-    return scoring.current_model(app) if product == app[keys.SETTINGS].pair else None
+    """Every product's latest state in `settings.pairs` order."""
+    return {p: app[keys.LATESTS][p] for p in app[keys.SETTINGS].pairs}
 
 
 def first_line(explanation: list | None) -> str | None:
@@ -94,11 +85,10 @@ async def products(request: web.Request) -> web.Response:
     async with app[keys.POOL].acquire() as conn:
         sparks = await queries.sparks(conn, names, SPARK_SECONDS, SPARK_POINTS)
         events = await queries.last_events(conn, names)
-    items = [{**product_state(latest, served_model(app, p)),
+    items = [{**product_state(latest, scoring.current_model(app, p)),
               "last_anomaly": event_summary(events.get(p)),
               "spark": [[iso_or_none(r["time"]), r["score_raw"]] for r in sparks[p]]}
              for p, latest in states.items()]
-    # the market context (whether a move is shared) comes with the detection's per-product
-    # work; until then there is none to show
+    # which products move now (detect/market.py); nothing to compare with one product
     return web.json_response({"products": items, "default": app[keys.SETTINGS].pair,
-                              "market": None})
+                              "market": market.context(states) if len(states) > 1 else None})

@@ -105,6 +105,10 @@ async def test_overview_switcher_and_url(browser, blink_app):
         await page.wait_for_function(  # the view asks for its product's data
             "([p]) => performance.getEntriesByType('resource').some((e) => e.name.includes(p)"
             " && e.name.includes('product=ETH-USD'))", arg=[path], timeout=WAIT)
+    # and shows it: ETH's price, state and anomaly event
+    await expect(page.locator("#r-price")).to_have_text("3,100.25", timeout=WAIT)
+    await expect(page.locator("#pill")).to_have_text("Anomaly", timeout=WAIT)
+    await expect(page.locator("#anomalies tbody tr[data-id]")).to_have_count(1, timeout=WAIT)
 
     # stream events: another product's move its card only; the shown product's the readouts
     await page.evaluate(WATCH_PRICE)

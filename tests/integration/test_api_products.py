@@ -163,3 +163,17 @@ async def test_dashboard_page_with_one_product_has_no_overview(make_app):
     html = await (await client.get("/demo")).text()
     assert 'id="overview"' not in html and 'class="card"' not in html
     assert 'data-pair="BTC-USD"' in html
+
+
+async def test_market_context(make_app):
+    app, client = await make_app(per_product, pairs="BTC-USD,ETH-USD,SOL-USD")
+    latests = app[keys.LATESTS]
+    for p, z in (("BTC-USD", 4.2), ("ETH-USD", -3.5), ("SOL-USD", 0.4)):
+        fill_latest(latests[p])
+        latests[p].features = {"z_5": z, "z_30": 0.1, "z_300": 0.2}
+    market = (await (await client.get("/api/products")).json())["market"]
+    assert market["moving"] == ["BTC-USD", "ETH-USD"] and market["of"] == 3  # |z| >= 3
+    assert datetime.fromisoformat(market["as_of"]) == T0
+    latests["ETH-USD"].as_of = T0 + timedelta(minutes=5)  # BTC's move is not concurrent
+    market = (await (await client.get("/api/products")).json())["market"]
+    assert market["moving"] == ["ETH-USD"]

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from blink.features import FEATURE_NAMES
 from blink.runtime import keys
-from tests.support.products import products_app
+from blink.service.app import create_app
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ async def test_every_product_scored_by_its_own_model(n, pg_dsn, redis_url, hooks
                            max_holdout_rate_factor=1000,  # 30 min of history: promote
                            redis_url=url, redis_prefix=prefix,
                            alert_webhooks=hook)
-    app = products_app(settings)
+    app = create_app(settings)
     client = await aiohttp_client(app)
     latests = app[keys.LATESTS]
     assert list(latests) == list(products) and app[keys.LATEST] is latests[products[0]]

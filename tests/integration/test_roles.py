@@ -185,7 +185,7 @@ async def test_api_role_scores_every_product_from_redis(pg_dsn, redis_url, ml_se
     `--role api` process answers /score for each of them from Redis, POST /score with each
     product's own model (loaded by its own watcher), and 404s an unknown product."""
     from blink.runtime import keys
-    from tests.support.products import products_app
+    from blink.service.app import create_app
 
     url, prefix = redis_url
     products = ("BTC-USD", "ETH-USD", "SOL-USD")
@@ -194,7 +194,7 @@ async def test_api_role_scores_every_product_from_redis(pg_dsn, redis_url, ml_se
                            train_min_rows=600, registry_poll_seconds=1,
                            retrain_seconds=360_000, redis_url=url, redis_prefix=prefix,
                            max_holdout_rate_factor=1000)  # 30 min of history: promote
-    ingest = products_app(settings)
+    ingest = create_app(settings)
     await aiohttp_client(ingest)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BLINK_", "PG_", "REDIS_", "MLFLOW_", "PAIR", "MODEL_"))}

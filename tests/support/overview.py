@@ -13,14 +13,8 @@ PAIRS = "BTC-USD,ETH-USD,SOL-USD"
 
 
 def per_product(app) -> dict[str, Latest]:
-    """`app[keys.LATESTS]` holding a Latest for every configured product, LATEST the first's.
-    Call before the app starts. An app factory that builds per-product state already filled
-    it (then only missing entries are added); one that does not gets it here."""
-    settings = app[keys.SETTINGS]
-    if keys.LATESTS not in app:
-        app[keys.LATESTS] = {settings.pair: app[keys.LATEST]}
-    for p in settings.pairs:
-        app[keys.LATESTS].setdefault(p, Latest(product_id=p, source=settings.source))
+    """`app[keys.LATESTS]`: a Latest for every configured product, LATEST the first's (the app
+    factory builds them)."""
     return app[keys.LATESTS]
 
 
