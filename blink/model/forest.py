@@ -11,7 +11,7 @@ benchmarks' reference.
 sklearn's `score_samples` costs milliseconds for one row (input validation, one `apply` call
 per tree) and a few µs per row in batches. Here the nodes of every tree live in flat arrays
 that a C loop walks: about a µs per row, alone or in a batch (the numpy walk this replaced took
-~30 µs alone, 5-8 µs per row in batches). sklearn stays the trainer and the reference:
+~30 µs alone, 5-8 µs per row in batches). sklearn stays the reference:
 `score_samples` reproduces `IsolationForest.score_samples` (to ~1e-15; tests pin 1e-12), NaN
 inputs and a single training sample (-0.5 everywhere) included, same sign convention — higher
 is more normal, the anomalous end is the low end. A row scores bit-identically alone

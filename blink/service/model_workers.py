@@ -1,9 +1,10 @@
 """The app's model worker process (`blink.model.worker`): started with the app, replaced when
 it dies, ended on cleanup.
 
-At start the worker is asked to import sklearn (`PREWARM`), so that cost (~4 s of CPU, ~8 s on
-a loaded machine) is paid while a first start's history loads, not after it, ahead of the
-first fit; the watcher's first look at the registry imports MLflow there at the same time."""
+At start the worker is asked to import the trainer (`PREWARM`: numpy, the feature engine and
+the forest builder; sklearn is no longer imported, Blink builds its forests itself), so the
+first fit does not pay for it; the watcher's first look at the registry imports MLflow there
+at the same time, while a first start's history loads."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aiohttp import web
 from blink.model import worker
 from blink.runtime import keys
 
-PREWARM = "import sklearn.ensemble"  # run with the builtin exec: picklable, returns None
+PREWARM = "import blink.model.trainer"  # run with the builtin exec: picklable, returns None
 
 
 def get(app: web.Application) -> Executor:
