@@ -169,3 +169,15 @@ async def rigs(aiohttp_server, make_settings, pg_dsn):
         for r in made:
             if r.runner is not None:
                 await r.stop()
+
+
+async def slow_consumer(r) -> None:
+    """The fault: Blink reads slower than the server sends; the server's backlog for it passes
+    its limit (Coinbase's slow-consumer error, then a close); Blink reconnects; more trades."""
+    r.fake.emit(10)
+    await r.fake.wait_sent()
+    r.fake.slow_consume_limit = 20
+    r.fake.emit(100)  # the server's backlog passes its limit: error, close
+    r.fake.slow_consume_limit = 1_000_000
+    await wait_until(lambda: r.fake.connections >= 2, "reconnected")
+    r.fake.emit(10)

@@ -15,6 +15,7 @@ from blink.runtime.health import Health
 from blink.runtime.metrics import Metrics
 from blink.runtime.warmup import Warmup
 from blink.tape import Tape
+from tests.fakes.rig import slow_consumer
 from tests.support.faultkit import free_port
 from tests.support.waiting import wait_until
 
@@ -131,13 +132,7 @@ async def test_malformed_frames_are_counted_and_skipped_connection_stays_up(rig)
 
 async def test_slow_consumer_error_is_counted_and_recovered(rig):
     r = await rig()
-    r.fake.emit(10)
-    await r.fake.wait_sent()
-    r.fake.slow_consume_limit = 20
-    r.fake.emit(100)  # the server's backlog passes its limit: error, close
-    r.fake.slow_consume_limit = 1_000_000
-    await wait_until(lambda: r.fake.connections >= 2, "reconnected")
-    r.fake.emit(10)
+    await slow_consumer(r)
     await r.assert_complete()
     assert r.metric("blink_feed_reconnects_total", reason="ErrSlowConsume") == 1
 

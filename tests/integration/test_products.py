@@ -61,6 +61,10 @@ async def test_every_product_scored_by_its_own_model(n, pg_dsn, redis_url, hooks
     name = settings.model_name
     want = {p: f"{name}_synthetic" if i == 0 else f"{name}-{p}_synthetic"
             for i, p in enumerate(products)}
+    # a poll between a run's logging and its alias falls back to the newest passing run
+    # ("run:<id>", the same model): the next poll (1 s) serves the alias
+    await wait_until(lambda: all(app[keys.MODELS][p].label == f"{want[p]}@production v1"
+                                 for p in products), "every product on its alias", limit=60)
     for p in products:
         body = await (await client.get(f"/score?product={p}")).json()
         assert body["ready"] is True and body["product_id"] == p

@@ -10,6 +10,7 @@ import pytest
 from blink.runtime import keys
 from tests.fakes.coinbase import FakeCoinbase
 from tests.fakes.coinbase_rest import TokenBucket
+from tests.fakes.rig import slow_consumer
 from tests.support.waiting import wait_until
 
 PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD")
@@ -81,13 +82,7 @@ async def fault_duplicates_reorder_noise(r, base):
 
 
 async def fault_slow_consumer(r, base):
-    r.fake.emit(10)
-    await r.fake.wait_sent()
-    r.fake.slow_consume_limit = 20
-    r.fake.emit(100)  # the server's backlog passes its limit: error, close
-    r.fake.slow_consume_limit = 1_000_000
-    await wait_until(lambda: r.fake.connections >= 2, "reconnected")
-    r.fake.emit(10)
+    await slow_consumer(r)
 
 
 async def fault_429_during_backfill(r, base):

@@ -51,6 +51,18 @@ async def _get(session, url):
         return r.status, await r.json()
 
 
+async def all_healthy(http, procs) -> bool:
+    """Every process still running (else fail with its stderr) and answering /healthz."""
+    for p in procs:
+        assert p.proc.returncode is None, await p.stop()
+        try:
+            if (await _get(http, p.base + "/healthz"))[0] != 200:
+                return False
+        except aiohttp.ClientError:
+            return False
+    return True
+
+
 async def test_ingest_train_plus_two_api_match_a_monolith(aiohttp_server, tmp_path, redis_url):
     url, prefix = redis_url
     fake, server = await serve_fake(aiohttp_server, history=50, rate=7.0, compress=False)
@@ -87,15 +99,8 @@ async def test_ingest_train_plus_two_api_match_a_monolith(aiohttp_server, tmp_pa
         for p in procs:
             await p.start(tmp_path)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            async def up() -> bool:
-                for p in procs:
-                    assert p.proc.returncode is None, await p.stop()
-                    try:
-                        if (await _get(http, p.base + "/healthz"))[0] != 200:
-                            return False
-                    except aiohttp.ClientError:
-                        return False
-                return len(fake.conns) >= 2  # both ingesting processes subscribed
+            async def up() -> bool:  # and both ingesting processes subscribed
+                return await all_healthy(http, procs) and len(fake.conns) >= 2
             await wait_until(up, "all four processes up, two feeds subscribed", limit=120,
                              step=0.2)
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import create_database, drop_database
 from tests.fakes import rest_url, serve_fake, ws_url
-from tests.integration.test_roles import Proc
+from tests.integration.test_roles import Proc, all_healthy
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -57,15 +57,8 @@ async def test_two_ingest_processes_split_the_products_and_every_tape_is_complet
             await p.start(tmp_path)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             async def up() -> bool:
-                for p in procs:
-                    assert p.proc.returncode is None, await p.stop()
-                    try:
-                        async with http.get(p.base + "/healthz") as r:
-                            if r.status != 200:
-                                return False
-                    except aiohttp.ClientError:
-                        return False
-                return len(fake.conns) == 2 and all(c.subs.get("matches") for c in fake.conns)
+                return (await all_healthy(http, procs) and len(fake.conns) == 2
+                        and all(c.subs.get("matches") for c in fake.conns))
             await wait_until(up, "both ingest processes up and subscribed", limit=120, step=0.2)
         assert sorted(sorted(m["product_ids"]) for m in fake.received) == sorted(
             sorted(part) for part in SPLIT)  # each its own products, on one socket
