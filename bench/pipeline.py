@@ -14,7 +14,8 @@ generated trades (fit once; every product gets a copy, as N registered models wo
 running app (nothing is added to Blink's hot path): *received* when `CoinbaseSource.frame` is
 handed the frame holding the trade (before parsing), *taped* when a tape listener sees it,
 *scored* when a listener subscribed after the product's detector sees it (its score and
-`Latest` are updated by then), *written* when the writer's INSERT holding it returned.
+`Latest` are updated by then), *written* when the writer's INSERT holding it returned; and
+the process's garbage-collection pauses meanwhile (`gc.callbacks`: they explain the outliers).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
+import gc
 import json
 import subprocess
 import sys
@@ -164,6 +166,8 @@ class Stamps:
         self.taped: dict[tuple, float] = {}
         self.scored: dict[tuple, float] = {}
         self.written: dict[tuple, float] = {}
+        self.gc_ms: list[float] = []  # the process's garbage-collection pauses meanwhile
+        self._undo: list = []
 
     def install(self, app: web.Application) -> None:
         real_frame, writer = CoinbaseSource.frame, app[keys.WRITER]
@@ -191,13 +195,25 @@ class Stamps:
             for row in rows:
                 self.written.setdefault((row[0], row[1]), now)
 
+        def collected(phase, info) -> None:
+            if phase == "start":
+                self._gc_start = time.perf_counter()
+            else:
+                self.gc_ms.append((time.perf_counter() - self._gc_start) * 1000)
+
         CoinbaseSource.frame = frame
         writer._write = write
-        self.restore = lambda: setattr(CoinbaseSource, "frame", real_frame)
+        gc.callbacks.append(collected)
+        self._undo = [lambda: setattr(CoinbaseSource, "frame", real_frame),
+                      lambda: gc.callbacks.remove(collected)]
         for product, tape in app[keys.TAPES].items():
             tape.subscribe(taped)
             if keys.DETECTORS in app:  # after the detector's batch: its trades are scored
                 tape.subscribe_ordered(StepBatch(scorer(app[keys.DETECTORS][product].latest)).add)
+
+    def restore(self) -> None:
+        for undo in self._undo:
+            undo()
 
     def ms(self, later: dict[tuple, float]) -> list[float]:
         return [(later[k] - t) * 1000 for k, t in self.received.items() if k in later]
