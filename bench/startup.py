@@ -109,7 +109,11 @@ def run(repeats: int = 5, steady_seconds: float = 20.0) -> str:
             f"{n}-product starts alternate in the same run (a first start of each, which "
             "creates the data directory, is not counted). /healthz answers once every cleanup "
             "context ran; each product's model is resolved and loaded afterwards by the model "
-            "watcher in the background (not in this figure). Load average at the end "
+            "watcher in the background (not in this figure). With the synthetic source every "
+            "product's history (`bootstrap_hours`) is generated and played on the event loop "
+            "as the app starts, so the 10-product time includes the loop time that playback "
+            "takes before /healthz is answered (the live source's REST bootstrap waits on the "
+            "network instead). Load average at the end "
             "(1 / 5 / 15 min): "
             f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (2 cores, shared).\n\n"
             + table(rows, ("what", "blink", "bare aiohttp", "ratio", "target")))
