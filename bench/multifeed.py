@@ -19,13 +19,11 @@ import os
 
 from bench.feed import RATE
 from bench.pipeline import FeedServer, Stamps, pipeline, train_model
-from bench.report import pct, table, write_section
+from bench.report import PRODUCTS, pct, table, write_section
 from bench.service import scratch_database
 from blink import config
 from blink.runtime import keys
 
-PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD", "ADA-USD", "AVAX-USD",
-            "LINK-USD", "LTC-USD", "DOT-USD")
 SPEED = 10.0
 HISTORY = 8_000  # trades of each product before the run: every product's features get ready
 

@@ -18,6 +18,11 @@ its heading; machines here are noisy, so read the ratios first and the absolute 
 """
 
 
+# the ten products of the multi-product benchmarks (multifeed, products, startup)
+PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD", "ADA-USD", "AVAX-USD",
+            "LINK-USD", "LTC-USD", "DOT-USD")
+
+
 def machine() -> str:
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in

@@ -15,8 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.multifeed import PRODUCTS
-from bench.report import table, write_section
+from bench.report import PRODUCTS, table, write_section
 from bench.service import free_port
 
 
