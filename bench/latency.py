@@ -17,27 +17,14 @@ import asyncio
 import os
 
 from bench.feed import RATE
-from bench.pipeline import FeedServer, Stamps, pipeline, train_model
+from bench.pipeline import FeedServer, Stamps, stamped, train_model
 from bench.report import pct, table, write_section
 from bench.service import scratch_database
 from blink import config
-from blink.runtime import keys
 
 
 async def measure(dsn: str, seconds: float, served) -> tuple[Stamps, dict]:
-    server = FeedServer()
-    stamps = Stamps()
-    try:
-        async with pipeline(dsn, server, served) as app:
-            stamps.install(app)
-            try:
-                sent = await server.command("pace", int(seconds * RATE))
-                await app[keys.WRITER].wait_flushed()
-            finally:
-                stamps.restore()
-    finally:
-        server.close()
-    return stamps, sent
+    return await stamped(dsn, FeedServer(), served, "pace", int(seconds * RATE))
 
 
 def main() -> None:

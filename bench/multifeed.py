@@ -18,11 +18,10 @@ import asyncio
 import os
 
 from bench.feed import RATE
-from bench.pipeline import FeedServer, Stamps, pipeline, train_model
+from bench.pipeline import FeedServer, Stamps, stamped, train_model
 from bench.report import PRODUCTS, pct, table, write_section
 from bench.service import scratch_database
 from blink import config
-from blink.runtime import keys
 
 SPEED = 10.0
 HISTORY = 8_000  # trades of each product before the run: every product's features get ready
@@ -30,19 +29,9 @@ HISTORY = 8_000  # trades of each product before the run: every product's featur
 
 async def measure(dsn: str, products: tuple[str, ...], seconds: float,
                   served) -> tuple[Stamps, dict]:
-    server, stamps = FeedServer(HISTORY, products), Stamps()
-    try:
-        async with pipeline(dsn, server, served) as app:
-            stamps.install(app)
-            try:
-                n = int(seconds * RATE * SPEED)  # trades of each product: `seconds` of wall time
-                sent = await server.command("products", f"{n} {SPEED}")
-                await app[keys.WRITER].wait_flushed()
-            finally:
-                stamps.restore()
-    finally:
-        server.close()
-    return stamps, sent
+    n = int(seconds * RATE * SPEED)  # trades of each product: `seconds` of wall time
+    return await stamped(dsn, FeedServer(HISTORY, products), served, "products",
+                         f"{n} {SPEED}")
 
 
 def main() -> None:

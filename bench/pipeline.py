@@ -217,3 +217,21 @@ class Stamps:
 
     def ms(self, later: dict[tuple, float]) -> list[float]:
         return [(later[k] - t) * 1000 for k, t in self.received.items() if k in later]
+
+
+async def stamped(dsn: str, server: FeedServer, served, command: str, arg
+                  ) -> tuple[Stamps, dict]:
+    """One run: a warm pipeline on `dsn` fed by `server`, the stamps installed while the
+    server plays `command arg` and the writer flushes; -> (stamps, what the server sent)."""
+    stamps = Stamps()
+    try:
+        async with pipeline(dsn, server, served) as app:
+            stamps.install(app)
+            try:
+                sent = await server.command(command, arg)
+                await app[keys.WRITER].wait_flushed()
+            finally:
+                stamps.restore()
+    finally:
+        server.close()
+    return stamps, sent
