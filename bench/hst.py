@@ -147,7 +147,7 @@ def fit(data, settings, feature_names=FEATURE_NAMES, ts=None) -> FitResult:
     X, times = X[pick], (times[pick] if times is not None else None)
     scores = scorer.score_samples(X)
     thr = threshold(scores, times, settings)
-    return FitResult(model=None, forest=scorer, feature_names=tuple(feature_names),
+    return FitResult(forest=scorer, feature_names=tuple(feature_names),
                      threshold=thr, train_stats=_stats(X, scores, settings),
                      metrics={"rows_train": float(len(X)), "threshold": thr},
                      params={"detector": "river HalfSpaceTrees", "n_trees": N_TREES,

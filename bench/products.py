@@ -52,8 +52,8 @@ def served_model(settings):
               np.array([float(t.size) for t in trades]),
               np.array([t.side == "buy" for t in trades]))
     fit = trainer.fit(X, settings, FEATURE_NAMES, ts=ts)
-    return ServedModel.from_sklearn(fit.model, FEATURE_NAMES, fit.threshold, fit.train_stats,
-                                    "bench", "1", "now")
+    return ServedModel(fit.forest, FEATURE_NAMES, fit.threshold, "bench", "1", "now",
+                       fit.train_stats)
 
 
 def case(n: int) -> dict:

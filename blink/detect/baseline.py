@@ -46,7 +46,7 @@ def fit(X: np.ndarray | Window, settings, feature_names=FEATURE_NAMES, ts=None) 
     scores = model.score_samples(w.X)
     z, info = budget.threshold(w.ts, -scores, settings.event_gap_seconds,
                                settings.alerts_per_day)
-    return FitResult(model=model, forest=model, feature_names=tuple(feature_names),
+    return FitResult(forest=model, feature_names=tuple(feature_names),
                      threshold=-z,
                      train_stats=served.training_stats(scores, scale=settings.feature_scale),
                      metrics={"rows_calibration": float(len(w.X)), "threshold": -z, **info},

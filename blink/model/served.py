@@ -59,16 +59,6 @@ class ServedModel:
     trained_at: str
     train_stats: dict = field(default_factory=dict)
 
-    @classmethod
-    def from_sklearn(cls, model, feature_names, threshold: float, stats: dict, label: str,
-                     version: str, trained_at: str) -> ServedModel:
-        names = tuple(feature_names)
-        cols = stats.get("columns", range(len(names)))
-        if model.n_features_in_ != len(cols):
-            raise ValueError(f"model has {model.n_features_in_} features, expected {len(cols)}")
-        return cls(CompiledForest.from_sklearn(model), names, float(threshold), label,
-                   str(version), str(trained_at), dict(stats))
-
     @cached_property
     def _tails(self) -> tuple[tails.Tails, np.ndarray] | None:
         tables = self.train_stats.get("tails")

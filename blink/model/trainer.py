@@ -74,7 +74,6 @@ class FitResult:
     reason: str
     example: np.ndarray  # a few training rows (the MLflow input example, used features)
     trained_at: float = field(default_factory=time.time)
-    model: object = None  # unused here (`forest` serves); `detect.baseline` still passes one
 
 
 def hyperparameters(settings) -> dict[str, object]:
