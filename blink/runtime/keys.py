@@ -59,3 +59,12 @@ EVENTS: web.AppKey[Broadcaster] = web.AppKey("events")
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates")  # autoescape on
 SHUTDOWN: web.AppKey[asyncio.Event] = web.AppKey("shutdown", asyncio.Event)  # streams end
 STREAMS: web.AppKey[Hub] = web.AppKey("streams")  # the /api/stream clients
+
+
+def of_product(app: web.Application, many: web.AppKey, one: web.AppKey, product: str):
+    """One product's piece: `app[many][product]` (None if it has none); an app without the
+    per-product dict (a single-product test harness) has `app[one]` for the first product."""
+    found = app.get(many)
+    if found is not None:
+        return found.get(product)
+    return app.get(one) if product == app[SETTINGS].pair else None

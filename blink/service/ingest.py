@@ -73,15 +73,6 @@ async def resume_point(pool, settings: Settings,
     return resume, holes
 
 
-def detector_of(app: web.Application, product: str):
-    """The product's detector: `keys.DETECTORS[product]`, else `keys.DETECTOR` for the first
-    product (a detection context that builds one detector); None without detection."""
-    detectors = app.get(keys.DETECTORS)
-    if detectors is not None:
-        return detectors.get(product)
-    return app.get(keys.DETECTOR) if product == app[keys.SETTINGS].pair else None
-
-
 def show_source(app: web.Application, source) -> None:
     """Every product's `Latest` names the source; synthetic: its injected anomalies (a list
     per product, shared with the source, that grows)."""
@@ -109,7 +100,7 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     batches = []
     for product, tape in tapes.items():
         tape.subscribe(writer.submit)
-        detector = detector_of(app, product)
+        detector = keys.of_product(app, keys.DETECTORS, keys.DETECTOR, product)
         if detector is not None:  # a burst reaches the detector in loop-step batches
             batches.append(StepBatch(detector.on_trades))  # (one forest call)
             tape.subscribe_ordered(batches[-1].add)

@@ -37,14 +37,6 @@ def slot_of(app: web.Application, product: str) -> registry.ModelSlot:
     return slots[product] if slots and product in slots else app[keys.MODEL]
 
 
-def detector_of(app: web.Application, product: str):
-    """The product's detector (ingest role), else None."""
-    detectors = app.get(keys.DETECTORS)
-    if detectors is not None:
-        return detectors.get(product)
-    return app.get(keys.DETECTOR) if product == app[keys.SETTINGS].pair else None
-
-
 async def check(app: web.Application, product: str | None = None) -> bool:
     """Re-resolve one product's model (default the first); swap a newly resolved one in.
     True when a model was swapped."""
@@ -72,7 +64,7 @@ def swap(app: web.Application, served, label: str, product: str | None = None) -
     scoring path sees old or new)."""
     product = product or app[keys.SETTINGS].pair
     slot, metrics = slot_of(app, product), app[keys.METRICS]
-    detector = detector_of(app, product)
+    detector = keys.of_product(app, keys.DETECTORS, keys.DETECTOR, product)
     if detector is not None:
         detector.set_model(served)
     previous, old = slot.label, slot.served
