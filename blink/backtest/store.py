@@ -82,7 +82,7 @@ class BacktestStore:
         await self.writer.close()
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
-        await self.pool.close()
+        await db.close_pool(self.pool)
         if self.embedded is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.embedded.stop)
 

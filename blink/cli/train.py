@@ -46,7 +46,7 @@ async def _train(settings, end: datetime | None):
             log.info("training on %s trades up to %s", settings.pair, end.isoformat())
             return await trainer.retrain_once(pool, settings, end)
         finally:
-            await pool.close()
+            await db.close_pool(pool)
     finally:
         if embedded is not None:
             await asyncio.get_running_loop().run_in_executor(None, embedded.stop)

@@ -49,7 +49,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         raise RuntimeError(f"cannot open database {redact(dsn)}: {e}") from e
     health.success(schema=settings.schema, embedded=embedded is not None)
     yield
-    await app[keys.POOL].close()
+    await db.close_pool(app[keys.POOL])
     if embedded:
         await asyncio.get_running_loop().run_in_executor(app[keys.EXECUTOR], embedded.stop)
         log.info("embedded PostgreSQL stopped")

@@ -16,6 +16,7 @@ from blink.store import pgwatch
 log = logging.getLogger(__name__)
 
 MIGRATIONS_LOCK = 0x0B11_4B00  # advisory lock id: one migrator at a time
+CLOSE_SECONDS = 10.0  # a graceful pool close waits this long for busy connections
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -114,6 +115,18 @@ async def create_pool(dsn: str, schema: str = "public", **kw) -> asyncpg.Pool:
         server_settings={"search_path": f'"{schema}"', "application_name": "blink"},
         **kw,
     )
+
+
+async def close_pool(pool: asyncpg.Pool, bound: float = CLOSE_SECONDS) -> None:
+    """Close `pool` gracefully, but never wait forever: `Pool.close` waits for every
+    connection to be released, and one that never is (a task stuck mid-query, a server that
+    stopped answering) would hang the shutdown. After `bound` s the pool is terminated
+    (connections dropped; asyncpg advises this bound itself) and one WARNING says so."""
+    try:
+        await asyncio.wait_for(pool.close(), bound)
+    except TimeoutError:
+        log.warning("database pool not closed within %.0f s: connections terminated", bound)
+        pool.terminate()
 
 
 async def start_embedded(data_dir: Path) -> tuple[EmbeddedPostgres, str]:

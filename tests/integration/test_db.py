@@ -4,6 +4,7 @@ import asyncpg
 import pytest
 
 from blink.store import db
+from tests.support.waiting import wait_until
 
 
 async def test_migrations_apply_twice_without_harm(pg_dsn):
@@ -68,3 +69,28 @@ async def test_embedded_postgres_starts_and_stops(tmp_path):
         await c.close()
     finally:
         await asyncio.get_running_loop().run_in_executor(None, pg2.stop)
+
+
+async def test_close_pool_does_not_wait_forever_on_a_connection_never_released(pg_dsn,
+                                                                               caplog):
+    """A connection held by a stuck task would make `Pool.close` wait forever (the shutdown
+    hangs): `close_pool` terminates the pool after its bound and says so once."""
+    pool = await db.create_pool(pg_dsn)
+    held = await pool.acquire()  # never released, as by a task stuck mid-query
+    await db.close_pool(pool, bound=0.5)
+    with pytest.raises(asyncpg.InterfaceError):  # terminated: the proxy is detached
+        await held.fetchval("SELECT 1")
+    admin = await asyncpg.connect(pg_dsn)
+    try:  # and the server lets go of it
+        await wait_until(lambda: admin.fetchval(
+            "SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'blink'"), "the held connection's backend ended")
+    finally:
+        await admin.close()
+    assert [r.getMessage() for r in caplog.records if "not closed within" in r.getMessage()]
+    free = await db.create_pool(pg_dsn)  # the usual case: closed gracefully, nothing said
+    async with free.acquire() as c:
+        assert await c.fetchval("SELECT 1") == 1
+    caplog.clear()
+    await db.close_pool(free, bound=0.5)
+    assert not caplog.records
