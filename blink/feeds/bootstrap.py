@@ -65,7 +65,8 @@ class Bootstrap:
     async def _start_of(self, backfill: Backfill) -> tuple[int | None, str]:
         """(the first id, or None and why) for one product, within `SEARCH_TIMEOUT`."""
         try:
-            first = await asyncio.wait_for(self.find_start(backfill), SEARCH_TIMEOUT)
+            async with asyncio.timeout(SEARCH_TIMEOUT):
+                first = await self.find_start(backfill)
         except TimeoutError:
             return None, f"REST did not answer within {SEARCH_TIMEOUT:g} s"
         return first, "" if first is not None else "REST returned no trades"

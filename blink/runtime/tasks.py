@@ -1,5 +1,11 @@
 """Named, owned background tasks: started in a cleanup context, cancelled and awaited on exit.
 
+Every bounded wait in Blink is `async with asyncio.timeout(...)`, never `asyncio.wait_for`: on
+Python 3.11 wait_for loses a cancellation that arrives in the same loop turn as the awaited
+thing completes (CPython gh-86296, fixed by 3.12's rewrite on asyncio.timeout), and a loop
+that waits that way (the model watcher's reload event, the writer's flush timer) then runs on
+after `stop_tasks` cancelled it: the shutdown waits forever (`tests/unit/test_cancellation.py`).
+
 `supervise` runs a loop body forever; when it raises, the failure goes to the component's
 health (logged once), and the body is retried with exponential backoff and full jitter, capped.
 """

@@ -150,7 +150,8 @@ async def history_loaded(app: web.Application) -> None:
         warmup.training_begin()  # what follows is the first fit's: storing what it reads
     if writer is not None:
         try:
-            await asyncio.wait_for(writer.wait_flushed(), FLUSH_WAIT)
+            async with asyncio.timeout(FLUSH_WAIT):
+                await writer.wait_flushed()
         except TimeoutError:
             log.warning("the history is not all stored after %.0f s: training on what is",
                         FLUSH_WAIT)

@@ -89,8 +89,9 @@ async def _watch(app: web.Application) -> None:
                 log.debug("model check of %s failed", product, exc_info=True)
                 if isinstance(e, BrokenProcessPool):
                     break  # a fresh worker at the next poll
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reload.wait(), settings.registry_poll_seconds)
+        with contextlib.suppress(TimeoutError):  # (not wait_for: see tasks.py)
+            async with asyncio.timeout(settings.registry_poll_seconds):
+                await reload.wait()
 
 
 _watcher_task = tasks.background("model-watcher", _watch)

@@ -123,7 +123,8 @@ async def close_pool(pool: asyncpg.Pool, bound: float = CLOSE_SECONDS) -> None:
     stopped answering) would hang the shutdown. After `bound` s the pool is terminated
     (connections dropped; asyncpg advises this bound itself) and one WARNING says so."""
     try:
-        await asyncio.wait_for(pool.close(), bound)
+        async with asyncio.timeout(bound):
+            await pool.close()
     except TimeoutError:
         log.warning("database pool not closed within %.0f s: connections terminated", bound)
         pool.terminate()

@@ -128,7 +128,8 @@ class Writer:
             await self._has_data.wait()
             if len(self._buf) < self.batch and not self._spilled and not self._closing:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), self.flush_s)
+                    async with asyncio.timeout(self.flush_s):
+                        await self._full.wait()
             if self._closing:
                 break
             self._has_data.clear()
@@ -262,7 +263,8 @@ class Writer:
         while not self._closing and (left := deadline - loop.time()) > 0:
             self._urgent.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._urgent.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._urgent.wait()
             if len(self._buf) > self.bound:
                 try:
                     await self._spill_buffer()

@@ -55,7 +55,8 @@ class Harness:
             self.writer.submit(t)
 
     async def flushed(self) -> None:
-        await asyncio.wait_for(self.writer.wait_flushed(), 30)
+        async with asyncio.timeout(30):
+            await self.writer.wait_flushed()
 
     async def stop(self) -> None:
         await self.writer.close()
