@@ -22,27 +22,36 @@ import math
 
 import numpy as np
 
-from blink.model.tails import gpd_pwm
+from blink.model.tails import gpd_pwm, sorted_quantiles
 
 N_PEAKS = 40  # event peaks the GPD is fitted on, at least
 RATE_FACTOR = 10.0  # ... and at least 10 x the budget's events
 LEVELS = 1.0 - np.geomspace(0.2, 1e-5, 60)  # candidate base levels (quantiles of s)
 
 
-def events(t: np.ndarray, flags: np.ndarray, gap: float) -> list[tuple[int, int]]:
-    """(first, last) row of each event: flagged rows folded while <= gap seconds apart."""
+def _bounds(t: np.ndarray, flags: np.ndarray, gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """First and last rows of the events (arrays): `events` without the Python tuples."""
     idx = np.flatnonzero(flags)
     if not len(idx):
-        return []
+        return idx, idx
     cut = np.flatnonzero(np.diff(t[idx]) > gap)
-    firsts = np.concatenate(([idx[0]], idx[cut + 1]))
-    lasts = np.concatenate((idx[cut], [idx[-1]]))
+    return (np.concatenate(([idx[0]], idx[cut + 1])), np.concatenate((idx[cut], [idx[-1]])))
+
+
+def events(t: np.ndarray, flags: np.ndarray, gap: float) -> list[tuple[int, int]]:
+    """(first, last) row of each event: flagged rows folded while <= gap seconds apart."""
+    firsts, lasts = _bounds(t, flags, gap)
     return list(zip(firsts.tolist(), lasts.tolist(), strict=True))
 
 
 def peaks(t: np.ndarray, s: np.ndarray, level: float, gap: float) -> np.ndarray:
-    """The peak s of every event above `level`."""
-    return np.array([s[a:b + 1].max() for a, b in events(t, s > level, gap)])
+    """The peak s of every event above `level` (max of s over its rows, first to last)."""
+    firsts, lasts = _bounds(t, s > level, gap)
+    if not len(firsts):
+        return np.array([])
+    edges = np.empty(2 * len(firsts), np.intp)
+    edges[0::2], edges[1::2] = firsts, lasts + 1  # segments [first, last]; between: dropped
+    return np.maximum.reduceat(np.append(s, 0.0), edges)[0::2]
 
 
 def count(t: np.ndarray, s: np.ndarray, level: float, gap: float) -> int:
@@ -50,12 +59,71 @@ def count(t: np.ndarray, s: np.ndarray, level: float, gap: float) -> int:
     return int(len(flagged) and 1 + np.count_nonzero(np.diff(flagged) > gap))
 
 
+def counts(t: np.ndarray, s: np.ndarray, levels: np.ndarray, gap: float) -> np.ndarray:
+    """`count` at every level at once (`levels` ascending; the same counts).
+
+    A row starts an event at level L when s > L and no row of the `gap` seconds before it
+    (t_i - t_j <= gap, as np.diff computes it) is above L: m <= L < s, m the largest s of
+    those rows (-inf: none). So the count at level k is the number of rows whose [m, s)
+    holds it: each row's two ends placed among the levels, counted and summed up the levels.
+    Falls back to `count` level by level when s has a NaN, t goes back (or is NaN) or gap
+    is NaN."""
+    t, s = np.asarray(t, dtype=np.float64), np.asarray(s, dtype=np.float64)
+    levels = np.asarray(levels, dtype=np.float64)
+    if not len(s) or np.isnan(s).any() or not (np.diff(t) >= 0).all() or math.isnan(gap):
+        return np.array([count(t, s, lv, gap) for lv in levels], dtype=np.int64)
+    if len(levels):  # rows at or below the lowest level are never flagged: out of every count
+        low = s > levels[0]
+        t, s = t[low], s[low]
+    m = np.minimum(s, _window_max(s, _window_start(t, gap)))
+    k = len(levels) + 1
+    starts = np.bincount(np.searchsorted(levels, m, side="left"), minlength=k)
+    ends = np.bincount(np.searchsorted(levels, s, side="left"), minlength=k)
+    return np.cumsum(starts - ends)[:-1]
+
+
+def _window_start(t: np.ndarray, gap: float) -> np.ndarray:
+    """Per row i, the first row j with t_i - t_j <= gap (t ascending, so the rows within the
+    gap before i are j in [start, i)): a search, then nudged to the exact float test."""
+    rows = np.arange(len(t))
+    lo = np.minimum(np.searchsorted(t, t - gap, side="left"), rows)
+    while True:  # too far right: the row before is still within the gap
+        back = (lo > 0) & (t - t[np.maximum(lo - 1, 0)] <= gap)
+        if not back.any():
+            break
+        lo[back] -= 1
+    while True:  # too far left: this row is beyond the gap
+        ahead = (lo < rows) & (t - t[lo] > gap)
+        if not ahead.any():
+            return lo
+        lo[ahead] += 1
+
+
+def _window_max(s: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """max(s[start_i:i]) per row i (-inf for an empty range): a sparse table of maxima over
+    2^p rows, each range the max of two overlapping power-of-two blocks."""
+    n = len(s)
+    size = np.arange(n) - start
+    out = np.full(n, -np.inf)
+    table, p = s, 0
+    while True:
+        span = 1 << p
+        rows = np.flatnonzero((size >= span) & (size < 2 * span))
+        if len(rows):
+            out[rows] = np.maximum(table[start[rows]], table[rows - span])
+        if 2 * span > n:
+            return out
+        table = np.maximum(table[:-span], table[span:])  # max over s[j:j + 2 * span]
+        p += 1
+
+
 def base_level(t: np.ndarray, s: np.ndarray, gap: float, wanted: float) -> float:
     """The highest candidate level still leaving `wanted` events (above the busiest level)."""
-    levels = np.unique(np.quantile(s, LEVELS))
-    counts = np.array([count(t, s, lv, gap) for lv in levels])
-    top = int(np.argmax(counts))
-    ok = np.flatnonzero((np.arange(len(levels)) >= top) & (counts >= wanted))
+    ordered = np.sort(np.asarray(s, dtype=np.float64))
+    levels = np.unique(sorted_quantiles(ordered, LEVELS))  # = np.quantile(s, LEVELS)
+    found = counts(t, s, levels, gap)
+    top = int(np.argmax(found))
+    ok = np.flatnonzero((np.arange(len(levels)) >= top) & (found >= wanted))
     return float(levels[ok[-1]] if len(ok) else levels[top])
 
 

@@ -34,6 +34,33 @@ MEDIAN = int(np.flatnonzero(LEVELS == 0.5)[0])  # the body's row at the median
 BODY_DECAY = float(np.log(0.5 / TAIL))
 
 
+def sorted_quantiles(S: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """`np.quantile(S, levels, axis=0)` (its default linear method, the same bits) of the
+    columns of S already sorted along axis 0 (`np.sort`: NaN last), without the partition
+    np.quantile runs again on every call: the sort is done once and shared (`fit`,
+    `budget.base_level`). A column holding a NaN gets NaN at every level, as np.quantile."""
+    S = np.asarray(S, dtype=np.float64)
+    n = len(S)
+    q = np.asarray(levels, dtype=np.float64)
+    virtual = (n - 1) * q  # numpy's own index for the linear method
+    lo = np.floor(virtual)
+    gamma = (virtual - lo).reshape((-1,) + (1,) * (S.ndim - 1))
+    lo = lo.astype(np.intp)
+    hi = lo + 1
+    top = virtual >= n - 1
+    lo[top], hi[top] = n - 1, n - 1
+    a, b = S[lo], S[hi]
+    d = b - a
+    out = np.where(gamma >= 0.5, b - d * (1 - gamma), a + d * gamma)  # numpy's `_lerp`
+    if S.ndim > 1:
+        nan = np.isnan(S[-1])
+        if nan.any():
+            out[:, nan] = np.nan
+    elif n and np.isnan(S[-1]):
+        out[:] = np.nan
+    return out
+
+
 def gpd_pwm(y: np.ndarray) -> tuple[float, float]:
     """(xi, sigma) of a GPD from exceedances y >= 0: probability-weighted moments, xi clipped
     to [0, XI_MAX] and sigma then matched to the mean (E[Y] = sigma / (1 - xi))."""
@@ -71,7 +98,7 @@ def fit(A: np.ndarray, two_sided, runs=None) -> dict:
     two = np.asarray(two_sided, dtype=bool)
     F = np.where(two, np.abs(A), A)
     runs = np.ones(F.shape[1], int) if runs is None else np.asarray(runs, int)
-    body = np.quantile(F, LEVELS, axis=0)  # (levels, columns)
+    body = sorted_quantiles(np.sort(F, axis=0), LEVELS)  # np.quantile: (levels, columns)
     xi, sigma, episodes = [], [], []
     for j in range(F.shape[1]):
         u = body[-1, j]
