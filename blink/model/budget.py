@@ -151,8 +151,9 @@ def trim_mask(t: np.ndarray, s: np.ndarray, gap: float, guard: float, cap: float
               level: float | None = None) -> np.ndarray:
     """Rows to keep: the events above `level` (default: the window's one-event-an-hour
     level; the trainer passes its alert level) are dropped, each from its first row to
-    `guard` seconds after its last, most extreme first, while at most `cap` of the rows go
-    (an event that no longer fits is skipped: a shorter, less extreme one may)."""
+    `guard` seconds after its last, most extreme first, while at most `cap` of the rows go;
+    an event longer than what is left of the cap loses its most extreme rows (the worst
+    event is the one the tails must not learn; skipping it, as before, kept it whole)."""
     keep = np.ones(len(t), bool)
     if len(t) < 2:
         return keep
@@ -160,14 +161,25 @@ def trim_mask(t: np.ndarray, s: np.ndarray, gap: float, guard: float, cap: float
     level = base_level(t, s, gap, hours) if level is None else level
     found = events(t, s > level, gap)
     order = sorted(found, key=lambda ab: -s[ab[0]:ab[1] + 1].max())
-    budget = int(cap * len(t))
+    room = int(cap * len(t))
     for a, b in order:
+        if room <= 0:
+            break
         stop = int(np.searchsorted(t, t[b] + guard, side="right"))
-        span = keep[a:stop]
-        if np.count_nonzero(~keep) + np.count_nonzero(span) > budget:
-            continue  # too long for what is left: a shorter, less extreme one may fit
-        span[:] = False
+        left = np.flatnonzero(keep[a:stop])
+        if len(left) > room:
+            left = left[np.argsort(-s[a:stop][left], kind="stable")[:room]]
+        keep[a + left] = False
+        room -= len(left)
     return keep
+
+
+def alert_trim(t: np.ndarray, s: np.ndarray, kept: np.ndarray, gap: float, per_day: float,
+               cap: float) -> np.ndarray:
+    """`trim_mask` at the alert level that the `kept` rows' scores give for `per_day` events
+    a day (what this model would alert on), each event with `gap` after it."""
+    level, _ = threshold(t[kept], s[kept], gap, per_day)
+    return trim_mask(t, s, gap, gap, cap, level)
 
 
 def holdout_limit(budget: float, days: float, factor: float) -> int:

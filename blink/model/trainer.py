@@ -13,11 +13,12 @@ alert budget, checked. `fit` is pure (no I/O, no MLflow) so the backtest reuses 
   probability (<= 0, higher = more normal).
 - **Trim.** Pass 1 fits on every training row; its events (`event_gap_seconds` folding)
   above pass 1's own alert level (`budget.threshold` at `alerts_per_day` on its scores: what
-  it would alert on) are dropped, each with `event_gap_seconds`
-  after it, most extreme first, while at most `trim_fraction` of the rows go (an event too
-  long for what is left is skipped, a shorter one may still fit); pass 2 refits on the rest.
-  The trimmed share is a metric. (A guard of LAG steps after each event, as before, was
-  longer than the whole cap on a 5-minute series, 2,000 rows: nothing was ever trimmed.)
+  it would alert on) are dropped, each with `event_gap_seconds` after it, most extreme
+  first, while at most `trim_fraction` of the rows go (an event too long for what is left
+  loses its most extreme rows). Pass 2 refits on the rest, RE-SCORES every training row and
+  trims anew at its own alert level (on the rows it kept): pass 1 had learned the anomalies
+  in its tails and under-rated them, the trimmed model does not (`TRIM_PASSES`); the final
+  model fits on what pass 2 kept. The trimmed share is a metric.
 - **Threshold** (`blink.model.budget`): the level at which the UNTRIMMED calibration rows
   give `alerts_per_day` events a day, the tail of the event peaks modelled by a GPD (peaks
   over threshold, as SPOT), so that the rate holds out of sample. Each calibration row is
@@ -56,6 +57,9 @@ MIN_GRID_ROWS = 100  # grid rows a fit needs whatever train_min_rows says
 # the two rules docs/features.md explains (False: the rule before them, for comparisons)
 CROSSFIT = True  # the threshold reads the training rows' OUT-OF-FOLD scores
 DECLUSTER = True  # tails fitted on episode peaks (`tails.fit` runs = each feature window)
+# fits of the trim: pass 1 on every row, then each refit re-scores every training row and
+# trims what IT would alert on (pass 1's tails had absorbed the anomalies: it under-rates them)
+TRIM_PASSES = 2
 
 
 class TooFewRows(ValueError):
@@ -90,7 +94,8 @@ def hyperparameters(settings) -> dict[str, object]:
         "score_rule": "log10(m * min p_j): tails of used features and of the forest",
         "event_gap_seconds": settings.event_gap_seconds,
         "trim_fraction": settings.trim_fraction,
-        "trim_rule": "pass-1 events above its alert level (budget), + event gap, skip misfits",
+        "trim_rule": (f"{TRIM_PASSES} passes: each model's events above its alert level "
+                      "(budget), + event gap, most extreme rows first within the cap"),
         "holdout_fraction": settings.holdout_fraction,
         "max_holdout_rate_factor": settings.max_holdout_rate_factor,
         "train_hours": settings.train_hours,
@@ -204,9 +209,12 @@ def fit(X: np.ndarray | Window, settings, feature_names: Sequence[str] | None = 
     s_first = -own
     # trimmed: what pass 1 would alert on at the budget (the anomalies, by the user's own
     # definition); rarer-than-hourly but ordinary moves stay, the tails must know them
-    level, _ = budget.threshold(train_ts, s_first, gap, settings.alerts_per_day)
-    keep = budget.trim_mask(train_ts, s_first, gap, gap, settings.trim_fraction, level)
+    trim = (gap, settings.alerts_per_day, settings.trim_fraction)
+    keep = budget.alert_trim(train_ts, s_first, np.ones(len(train), bool), *trim)
     _, final = _model(train[keep], names, cols, settings, scale)
+    for _ in range(TRIM_PASSES - 1):  # the trimmed model sees what the first one absorbed
+        keep = budget.alert_trim(train_ts, -final.score(train), keep, *trim)
+        _, final = _model(train[keep], names, cols, settings, scale)
     fit_seconds = time.perf_counter() - started
     # untrimmed: on unseen data every event counts (training rows: out of fold, below)
     s_cal = -final.score(w.X[:w.fit_from] if CROSSFIT else w.X)

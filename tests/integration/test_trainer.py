@@ -90,6 +90,31 @@ def test_trim_drops_past_events_and_refits(fit_settings):
     assert _served(r).score(X[2000:2010]).max() < _served(untrimmed).score(X[2000:2010]).max()
 
 
+def test_the_second_trim_pass_catches_what_the_first_had_learned(fit_settings, monkeypatch):
+    """A gross past event (+100) widens pass 1's fitted tail of that feature, so a moderate
+    one (+8, 5 rows) stays below pass 1's alert level; the model refitted without the gross
+    event re-scores every row and trims the moderate one too."""
+    X = feature_rows(4000)
+    X[1000:1010, 0] += 100.0
+    X[1800:1805, 0] += 8.0
+    ts = np.arange(4000) * 30.0
+    fit_settings = replace(fit_settings, trim_fraction=0.1, feature_scale=30.0,
+                           train_hours=40.0, calibration_hours=40.0)
+    masks, trim_mask = [], budget.trim_mask
+
+    def spy(*args, **kw):
+        masks.append(trim_mask(*args, **kw))
+        return masks[-1]
+
+    monkeypatch.setattr(budget, "trim_mask", spy)
+    r = trainer.fit(X, fit_settings, ts=ts)
+    assert trainer.TRIM_PASSES == len(masks) == 2
+    first, second = masks
+    assert not first[1000:1010].any() and first[1800:1805].all()
+    assert not second[1000:1010].any() and not second[1800:1805].any()
+    assert r.metrics["rows_trimmed"] == np.count_nonzero(~second)
+
+
 def _stream(days: float, seed: int, gap: float = 15.0):
     """Trades at random times (mean `gap` s apart): a random walk with Student-t(4) steps
     and a volatility that follows the time of day and drifts, lognormal sizes -- no

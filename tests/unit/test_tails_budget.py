@@ -128,18 +128,19 @@ def test_trim_drops_the_worst_events_within_the_cap():
     assert budget.trim_mask(t, s, 60.0, 300.0, cap=0.0).all()
 
 
-def test_trim_skips_an_event_too_long_for_the_cap_and_takes_the_next():
-    """The most extreme event is longer than the cap: it stays, and the shorter, less
-    extreme ones are still trimmed (the loop used to stop at the first misfit, so that on
-    a 5-minute series, a guard of 300 rows against a cap of 100, nothing was ever trimmed)."""
+def test_trim_takes_the_worst_rows_of_an_event_too_long_for_the_cap():
+    """The most extreme event is longer than the cap: its most extreme rows fill the cap
+    (it is the one the tails must not learn; it used to be skipped whole, and on a 5-minute
+    series, a guard of 300 rows against a cap of 100, nothing was ever trimmed)."""
     t = np.arange(2000) * 30.0
     s = np.random.default_rng(7).normal(size=2000)
-    s[200:400] = 50.0  # 200 rows: above the 100-row cap
-    s[1000] = s[1600] = 30.0
+    s[200:400] = np.linspace(40.0, 60.0, 200)  # 200 rows: above the 100-row cap
+    s[1000] = 30.0
     keep = budget.trim_mask(t, s, 60.0, 60.0, cap=0.05)
-    assert keep[200:400].all()
-    assert not keep[1000:1003].any() and not keep[1600:1603].any()
-    assert np.count_nonzero(~keep) <= 100
+    assert not keep[300:400].any() and keep[200:300].all()  # its 100 worst rows
+    assert keep[1000] and np.count_nonzero(~keep) == 100  # the cap is spent on it
+    keep = budget.trim_mask(t, s, 60.0, 60.0, cap=0.2)  # room for it all: the next goes too
+    assert not keep[200:402].any() and not keep[1000:1003].any()
 
 
 def test_trim_at_a_given_level_keeps_the_events_below_it():
