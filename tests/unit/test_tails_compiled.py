@@ -93,6 +93,7 @@ def test_served_model_scores_through_the_compiled_path():
     assert_same(served.score(X), want)
     assert_same(served.surprises(X), ref.surprise(served.train_stats["tails"], A))
     assert served.score_one(X[3]) == served.score(X[3:4])[0]  # alone as in a batch
+    assert_same(ref.NumpyServed.of(served).score(X), want)  # the benchmarks' baseline
     # pickled or copied (the model worker, one copy per product): rebuilt, same scores
     for clone in (pickle.loads(pickle.dumps(served)), copy.deepcopy(served)):
         assert_same(clone.score(X), want)
