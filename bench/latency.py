@@ -11,19 +11,16 @@ returned (committed). Nothing is added to Blink's hot path: the stamps come from
 installed by this benchmark.
 
 Side by side in one run, each variant for that many seconds, in two halves played in mirrored
-order (A B C C B A: the machine's drift falls on all alike), each half a fresh pipeline and feed:
-
-- *numpy tails*: the model scoring its tails in numpy as before `blink/model/_tails.c`
-  (`tests.support.tails_reference.NumpyServed`), the baseline;
-- *compiled*: Blink's `ServedModel` (forest walk and tails in C);
-- *compiled + gc.freeze()*: the same, everything alive after the warm-up frozen out of the
-  collector (`gc.freeze()` once the pipeline is warm, undone after the half).
+order (A B B A: the machine's drift falls on both alike), each half a fresh pipeline and feed:
+the model scoring its tails in numpy as before `blink/model/_tails.c`
+(`tests.support.tails_reference.NumpyServed`, the baseline), and Blink's `ServedModel` (forest
+walk and tails in C). Each half's p99 is reported too: on a shared machine one stall of the
+process (a sweep of fills held up together) decides a half's p99.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 
 from bench.feed import RATE
@@ -33,39 +30,26 @@ from bench.service import scratch_database
 from blink import config
 from tests.support.tails_reference import NumpyServed
 
-
-class FrozenFeed(FeedServer):
-    """A feed whose first command (sent once the pipeline is warm) is preceded by gc.freeze()."""
-
-    async def command(self, verb: str, n: int | str) -> dict:
-        gc.freeze()
-        try:
-            return await super().command(verb, n)
-        finally:
-            gc.unfreeze()
+BASELINE, COMPILED = "tails in numpy (before)", "tails compiled"
 
 
 def main() -> None:
     seconds = float(os.environ.get("BLINK_BENCH_LATENCY_SECONDS", "60"))
     settings = config.load(env={}, flags={"data_dir": "/tmp/blink-bench"})
     served = train_model(settings)
-    variants = {"numpy tails (before)": (FeedServer, NumpyServed.of(served)),
-                "compiled tails": (FeedServer, served),
-                "compiled tails + gc.freeze()": (FrozenFeed, served)}
+    variants = {BASELINE: NumpyServed.of(served), COMPILED: served}
     runs = {name: [] for name in variants}
-    order = list(variants) + list(reversed(variants))
-    for name in order:
-        feed, model = variants[name]
+    for name in [*variants, *reversed(variants)]:
         with scratch_database() as dsn:
-            runs[name].append(asyncio.run(
-                stamped(dsn, feed(), model, "pace", int(seconds / 2 * RATE))))
+            runs[name].append(asyncio.run(stamped(dsn, FeedServer(), variants[name], "pace",
+                                                  int(seconds / 2 * RATE))))
         print(f"{name}: half done", flush=True)
 
     def ms(name: str, which: str) -> list[float]:
         return [v for stamps, _ in runs[name] for v in stamps.ms(getattr(stamps, which))]
 
-    for name, halves in runs.items():
-        for stamps, sent in halves:
+    for name, parts in runs.items():
+        for stamps, sent in parts:
             assert len(stamps.scored) == len(stamps.written) == sent["sent"], name
 
     def row(what, values, target=""):
@@ -76,29 +60,33 @@ def main() -> None:
         gcs = [p for stamps, _ in runs[name] for p in stamps.gc_ms]
         return f"{name} {len(gcs)} (max {max(gcs, default=0.0):.1f} ms)"
 
-    compiled = "compiled tails"
-    n = sum(sent["sent"] for _, sent in runs[compiled])
-    secs = sum(sent["seconds"] for _, sent in runs[compiled])
+    def halves(name: str) -> str:
+        return " / ".join(f"{pct(stamps.ms(stamps.scored), 0.99):.2f}"
+                          for stamps, _ in runs[name])
+
+    n = sum(sent["sent"] for _, sent in runs[COMPILED])
+    secs = sum(sent["seconds"] for _, sent in runs[COMPILED])
     body = "\n\n".join([
         "## Latency at the live rate\n\n"
         f"{n:,} trades over {secs:.0f} s per variant ({n / secs:.1f}/s, sweeps of "
         "several fills at once included) from the fake exchange (`bench/feed.py`, its own "
         "process) into a warm Blink (`bench/pipeline.py`, model: IsolationForest 100 trees "
-        "+ 9 calibrated tails). Three variants side by side in one run, each in two halves "
-        "played in mirrored order (A B C C B A), each half a fresh pipeline: the tails scored "
-        "in numpy as before `blink/model/_tails.c` (baseline), compiled (Blink), and compiled "
-        "with `gc.freeze()` once the pipeline is warm. Clock starts when "
+        "+ 9 calibrated tails). Side by side in one run, each variant in two halves played in "
+        "mirrored order (A B B A), each half a fresh pipeline: the tails scored in numpy as "
+        "before `blink/model/_tails.c` (baseline) and compiled (Blink). Clock starts when "
         "`CoinbaseSource.frame` gets the frame. The writer flushes every "
         f"`writer_flush_ms` = {settings.writer_flush_ms} ms: that wait dominates "
-        "*frame → written* by design. Garbage-collection passes during the measured trades: "
+        "*frame → written* by design. frame → score p99 of each half (ms): "
+        + "; ".join(f"{name} {halves(name)}" for name in runs)
+        + ". Garbage-collection passes during the measured trades: "
         + "; ".join(pauses(name) for name in runs) + ". 1-minute load average at the end: "
         f"{os.getloadavg()[0]:.2f} (2 cores, shared). The same path with 10 products at 10× "
         "the live rate: *Several products on one websocket*.",
-        table([row("frame → tape (parse + dedupe; compiled run)", ms(compiled, "taped")),
+        table([row("frame → tape (parse + dedupe; compiled run)", ms(COMPILED, "taped")),
                *[row(f"frame → score updated, {name}", ms(name, "scored"),
-                     "p99 ≤ 2 ms" if name == compiled else "") for name in runs],
+                     "p99 ≤ 2 ms" if name == COMPILED else "") for name in runs],
                row("frame → trade committed in PostgreSQL (compiled run)",
-                   ms(compiled, "written"), "p99 ≤ 250 ms")],
+                   ms(COMPILED, "written"), "p99 ≤ 250 ms")],
               ("what", "p50 ms", "p99 ms", "max ms", "target")),
     ])
     write_section("latency", body)
