@@ -11,8 +11,9 @@
  * sigma > 0; 0 < tail <= 1; levels in [0, 1], nondecreasing) and copied into memory the
  * object owns, so a score call only checks its input.
  *
- * Formulas and arithmetic are tails.py's, operation for operation (tests pin them against the
- * numpy formulas): x = |a| on two-sided columns; above u = body[-1], the GPD tail
+ * Formulas and arithmetic are tails.py's, operation for operation (tests/unit/
+ * test_tails_compiled.py pins them against the numpy ones, tests/support/tails_reference.py,
+ * within 1e-9): x = |a| on two-sided columns; above u = body[-1], the GPD tail
  * S = -(log10(tail) + log_s), log_s = -log10(1 + xi y / sigma) / xi (xi > 0) or
  * -y / sigma / ln 10 (xi <= 0), y = x - u; at or below u, S = -log10(max(p, MIN_P)) with p
  * the survival interpolated as np.interp(x, body, 1 - levels, left=1.0) does (the last
