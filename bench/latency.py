@@ -14,8 +14,7 @@ Side by side in one run, each variant for that many seconds, in two halves playe
 order (A B B A: the machine's drift falls on both alike), each half a fresh pipeline and feed:
 the model scoring its tails in numpy as before `blink/model/_tails.c`
 (`tests.support.tails_reference.NumpyServed`, the baseline), and Blink's `ServedModel` (forest
-walk and tails in C). Each half's p99 is reported too: on a shared machine one stall of the
-process (a sweep of fills held up together) decides a half's p99.
+walk and tails in C). Each half's p99 is reported too: one late sweep of fills decides it.
 """
 
 from __future__ import annotations
