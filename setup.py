@@ -1,8 +1,9 @@
-"""Build script for Blink's two C kernels (everything else is declared in pyproject.toml).
+"""Build script for Blink's C kernels (everything else is declared in pyproject.toml).
 
 - `blink._features`: the rolling feature engine's state machine (`blink/features.py` wraps it);
 - `blink.model._forest`: the compiled IsolationForest walk (`blink/model/forest.py` wraps it);
-- `blink.model._grow`: the isolation-forest builder (`blink.model.forest.grow` wraps it).
+- `blink.model._grow`: the isolation-forest builder (`blink.model.forest.grow` wraps it);
+- `blink.model._tails`: the calibrated tails' scorer (`blink/model/tails.py` wraps it).
 
 Plain C99 against the CPython API and the buffer protocol: no numpy headers, no Cython.
 """
@@ -16,4 +17,5 @@ setup(ext_modules=[
     Extension("blink._features", ["blink/_features.c"], extra_compile_args=FLAGS),
     Extension("blink.model._forest", ["blink/model/_forest.c"], extra_compile_args=FLAGS),
     Extension("blink.model._grow", ["blink/model/_grow.c"], extra_compile_args=FLAGS),
+    Extension("blink.model._tails", ["blink/model/_tails.c"], extra_compile_args=FLAGS),
 ])

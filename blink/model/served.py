@@ -66,19 +66,24 @@ class ServedModel:
             return None
         return tails.Tails(tables), np.asarray(self.train_stats["columns"], dtype=np.int64)
 
+    def _terms(self, X: np.ndarray) -> tuple[tails.Tails, np.ndarray, np.ndarray]:
+        """(tails, the used columns of the rows, the forest's score_samples of them)."""
+        t, cols = self._tails
+        used = np.atleast_2d(np.asarray(X, dtype=np.float64))[:, cols]
+        return t, used, self.forest.score_samples(used)
+
     def surprises(self, X: np.ndarray) -> np.ndarray:
         """S_j of every row: the used features' then the forest's (n x (k + 1))."""
-        t, cols = self._tails
-        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        used = X[:, cols]
-        A = np.column_stack([used, -self.forest.score_samples(used)])
-        return t.surprise(A)
+        t, used, forest = self._terms(X)
+        return t.surprise(used, forest)
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        """score_raw of every row (n x k, columns in `feature_names` order)."""
+        """score_raw of every row (n x k, columns in `feature_names` order): the forest's
+        walk, then one pass of the tails over each row (both in C: `_forest.c`, `_tails.c`)."""
         if self._tails is None:
             return self.forest.score_samples(X)
-        return tails.combined(self.surprises(X))
+        t, used, forest = self._terms(X)
+        return t.score(used, forest)
 
     def score_one(self, x) -> float:
         if self._tails is None:

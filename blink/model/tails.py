@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from blink.model import _tails
+
 TAIL = 0.01  # share of the training rows above the GPD's base level u
 XI_MAX = 0.5
 LEVELS = np.round(np.linspace(0.0, 1.0 - TAIL, 100), 6)
@@ -114,38 +116,56 @@ def fit(A: np.ndarray, two_sided, runs=None) -> dict:
 
 
 class Tails:
-    """`fit`'s tables, ready to score (vectorised over rows)."""
+    """`fit`'s tables, validated and copied into the compiled scorer (`blink/model/_tails.c`,
+    the formulas above in one pass per row; a malformed table raises ValueError)."""
 
     def __init__(self, tables: dict) -> None:
-        self.two = np.asarray(tables["two_sided"], dtype=bool)
-        self.survival = 1.0 - np.asarray(tables["levels"], dtype=np.float64)
-        self.body = [np.asarray(b, dtype=np.float64) for b in tables["body"]]
-        self.xi = np.asarray(tables["xi"], dtype=np.float64)
-        self.sigma = np.asarray(tables["sigma"], dtype=np.float64)
-        self.tail = float(tables["tail"])
-        self.u = np.array([b[-1] for b in self.body])
+        self.tables = tables
+        try:
+            arrays = [np.ascontiguousarray(tables[name], dtype) for name, dtype in _TABLES]
+            self._kernel = _tails.Tails(*arrays, float(tables["tail"]))
+        except KeyError as e:
+            raise ValueError(f"malformed tail table: no {e.args[0]!r}") from None
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"malformed tail table: {e}") from None
+
+    def __reduce__(self):  # the kernel does not pickle: the receiver rebuilds it
+        return Tails, (self.tables,)
 
     def __len__(self) -> int:
-        return len(self.body)
+        return len(self.tables["body"])
 
-    def surprise(self, A: np.ndarray) -> np.ndarray:
-        """-log10 P(value at least this extreme) per row and column (n x k, >= 0)."""
-        A = np.atleast_2d(np.asarray(A, dtype=np.float64))
-        F = np.where(self.two, np.abs(A), A)
-        out = np.empty_like(F)
-        for j, q in enumerate(self.body):
-            x = F[:, j]
-            y = np.maximum(x - self.u[j], 0.0)
-            xi, sg = self.xi[j], self.sigma[j]
-            if xi > 0:
-                log_s = -np.log10(1.0 + xi * y / sg) / xi
-            else:
-                log_s = -y / sg / np.log(10.0)
-            tail = np.log10(self.tail) + log_s
-            body = np.log10(np.maximum(np.interp(x, q, self.survival, left=1.0), MIN_P))
-            out[:, j] = -np.where(x > self.u[j], tail, body)
-        out[np.isnan(F)] = np.nan
+    @property
+    def u(self) -> np.ndarray:
+        """The tails' base levels: each body's last quantile."""
+        return np.array([b[-1] for b in self.tables["body"]], dtype=np.float64)
+
+    def surprise(self, A: np.ndarray, forest: np.ndarray | None = None) -> np.ndarray:
+        """-log10 P(value at least this extreme) per row and column (n x k, >= 0; NaN for a
+        NaN value). With `forest` (score_samples of the n rows), A holds the first k - 1
+        columns and the k-th is -forest."""
+        A, forest = _inputs(A, forest)
+        out = np.empty((len(A), len(self)))
+        self._kernel.surprise(A, out, forest)
         return out
+
+    def score(self, A: np.ndarray, forest: np.ndarray | None = None) -> np.ndarray:
+        """score_raw of every row: `combined(surprise(A, forest))` in the same pass."""
+        A, forest = _inputs(A, forest)
+        out = np.empty(len(A))
+        self._kernel.score(A, out, forest)
+        return out
+
+
+_TABLES = (("body", np.float64), ("levels", np.float64), ("xi", np.float64),
+           ("sigma", np.float64), ("two_sided", np.bool_))
+
+
+def _inputs(A, forest) -> tuple[np.ndarray, np.ndarray | None]:
+    A = np.atleast_2d(np.ascontiguousarray(A, dtype=np.float64))
+    if forest is not None:
+        forest = np.ascontiguousarray(forest, dtype=np.float64)
+    return A, forest
 
 
 def combined(S: np.ndarray) -> np.ndarray:
