@@ -126,6 +126,8 @@ async def main(port: int, history: int, pids: tuple[str, ...] = ("BTC-USD",)) ->
             result = await products(fake, int(n), float(more[0]))
         else:
             result = await (burst if verb == "burst" else pace)(fake, int(n))
+        # the id each product's tape ends at: the bench waits for Blink to have taken them
+        result["last"] = {pid: fake.tapes[pid][-1].trade_id for pid in fake.products}
         print(json.dumps(result), flush=True)
     await runner.cleanup()
 

@@ -219,6 +219,14 @@ class Stamps:
         return [(later[k] - t) * 1000 for k, t in self.received.items() if k in later]
 
 
+async def taken(app, last: dict[str, int], bound: float = 60.0) -> None:
+    """Until every product's tape has taken its trades up to `last` (its id)."""
+    async with asyncio.timeout(bound):
+        while any((app[keys.TAPES][p].contiguous_id or 0) < i  # noqa: ASYNC110 - polled
+                  for p, i in last.items()):
+            await asyncio.sleep(0.001)
+
+
 async def stamped(dsn: str, server: FeedServer, served, command: str, arg
                   ) -> tuple[Stamps, dict]:
     """One run: a warm pipeline on `dsn` fed by `server`, the stamps installed while the
@@ -229,7 +237,8 @@ async def stamped(dsn: str, server: FeedServer, served, command: str, arg
             stamps.install(app)
             try:
                 sent = await server.command(command, arg)
-                await app[keys.WRITER].wait_flushed()
+                await taken(app, sent["last"])  # before restore(): a sweep parsed after it
+                await app[keys.WRITER].wait_flushed()  # would be dated by the last frame
             finally:
                 stamps.restore()
     finally:

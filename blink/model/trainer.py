@@ -205,15 +205,18 @@ def fit(X: np.ndarray | Window, settings, feature_names: Sequence[str] | None = 
     scale, gap = settings.feature_scale, settings.event_gap_seconds
     train, train_ts = w.X[w.fit_from:], w.ts[w.fit_from:]
     started = time.perf_counter()
-    own, _ = _model(train, names, cols, settings, scale, own=True)
-    s_first = -own
-    # trimmed: what pass 1 would alert on at the budget (the anomalies, by the user's own
-    # definition); rarer-than-hourly but ordinary moves stay, the tails must know them
+    own, final = _model(train, names, cols, settings, scale, own=True)
+    # trimmed: what each pass would alert on at the budget (the anomalies, by the user's own
+    # definition); rarer-than-hourly but ordinary moves stay, the tails must know them. A
+    # pass that keeps the same rows as the one before would refit the same model: done.
     trim = (gap, settings.alerts_per_day, settings.trim_fraction)
-    keep = budget.alert_trim(train_ts, s_first, np.ones(len(train), bool), *trim)
-    _, final = _model(train[keep], names, cols, settings, scale)
-    for _ in range(TRIM_PASSES - 1):  # the trimmed model sees what the first one absorbed
-        keep = budget.alert_trim(train_ts, -final.score(train), keep, *trim)
+    keep, s = np.ones(len(train), bool), -own
+    for n in range(TRIM_PASSES):  # the trimmed model sees what the first one absorbed
+        if n:
+            s = -final.score(train)
+        kept, keep = keep, budget.alert_trim(train_ts, s, keep, *trim)
+        if np.array_equal(kept, keep):
+            break
         _, final = _model(train[keep], names, cols, settings, scale)
     fit_seconds = time.perf_counter() - started
     # untrimmed: on unseen data every event counts (training rows: out of fold, below)
