@@ -53,7 +53,7 @@ class Tape:
         self.product_id, self.source = product_id, source
         self.grace, self.hold_seconds, self.max_held, self._clock = (
             grace, hold_seconds, max_held, clock)
-        self._ingested = metrics.trades_ingested.labels(source)
+        self._ingested = metrics.trades_ingested.labels(source=source, product=product_id)
         self._duplicates = metrics.feed_duplicates
         self._gaps = metrics.feed_gaps
         self._backfilled = metrics.trades_backfilled

@@ -12,10 +12,11 @@ would; `--mlflow` logs each fit as `<model_name>_backtest` (never the live alias
 
 Fits depend only on features, so with `fit_workers` they run in worker processes (several
 at once) while the feature stage carries on with the next chunks; the scoring stage waits
-for the fit it needs. A fit grows four forests in C (~1 ms each) but walks and tabulates its
-window's grid rows several times (trim, tails, out-of-fold halves): tens of ms on a bar
-backtest's window, the cost of its 60 rows, hence the parallelism. The output is the same
-either way, and the same as handing the trades over one at a time (tests pin both).
+for the fit it needs. A fit grows up to five forests in C (~1 ms each) but walks and
+tabulates its window's grid rows several times (two trim passes, tails, out-of-fold halves):
+tens of ms on a bar backtest's window, the cost of its 60 rows, hence the parallelism. The
+output is the same either way, and the same as handing the trades over one at a time (tests
+pin both).
 
 Output, one CSV row per input row in input order: `timestamp` (as written), `value`,
 `score_raw` (empty before the first model), `anomaly` (0/1), `anomaly_score` (0 before the

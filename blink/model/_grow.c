@@ -3,7 +3,7 @@
  * (blink/model/forest.py `grow`), written from the paper: Liu, Ting & Zhou, "Isolation Forest",
  * ICDM 2008 (iForest / iTree, Algorithms 1-2, the path length of §4 with c(n)).
  *
- * Why C: a bar backtest refits every 60 rows, four forests a retrain; sklearn's fit costs
+ * Why C: a bar backtest refits every 60 rows, up to five forests a retrain; sklearn's fit costs
  * ~90 ms a forest (Python per tree), a numpy builder ~40 ms. This one: under a ms.
  *
  * Per tree t (trees one after the other, one random stream seeded by `seed`):

@@ -4,7 +4,7 @@
 `grow` builds the forest Blink trains, logs and serves (Liu, Ting & Zhou 2008, as sklearn's
 IsolationForest: per tree `max_samples` rows without replacement, a random column, a uniform
 split; `blink/model/_grow.c` says how), in under a ms where sklearn's fit took ~90 ms
-(`python -m bench fits`): a bar backtest fits four forests every 60 rows. `from_sklearn`
+(`python -m bench fits`): a bar backtest fits up to five forests every 60 rows. `from_sklearn`
 compiles a fitted sklearn IsolationForest into the same arrays: the tests' oracle and the
 benchmarks' reference.
 

@@ -18,7 +18,7 @@ class Metrics:
         r = self.registry = CollectorRegistry(auto_describe=True)
         # feed and tape
         self.trades_ingested = Counter("blink_trades_ingested", "Trades accepted into the tape",
-                                       ["source"], registry=r)
+                                       ["source", "product"], registry=r)
         self.feed_reconnects = Counter("blink_feed_reconnects", "Websocket reconnects by reason",
                                        ["reason"], registry=r)
         self.feed_gaps = Counter("blink_feed_gaps", "Gaps detected in trade ids", registry=r)

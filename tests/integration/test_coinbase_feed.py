@@ -29,7 +29,7 @@ async def test_clean_stream_is_stored_exactly_and_health_shows_the_feed(rig):
     comp = r.app[keys.HEALTH]["coinbase"].as_dict()
     assert comp["ok"] is True and comp["connected"] is True and comp["reconnects"] == 0
     assert r.app[keys.LATEST].source == "coinbase"
-    assert r.metric("blink_trades_ingested_total", source="coinbase") == 301
+    assert r.metric("blink_trades_ingested_total", source="coinbase", product="BTC-USD") == 301
     assert r.metric("blink_feed_gaps_total") == 0 and await r.gaps() == []
     assert r.metric("blink_feed_lag_seconds") != 0
 

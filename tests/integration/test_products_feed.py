@@ -131,6 +131,10 @@ async def test_each_product_finds_and_fills_its_own_holes(rig):
             (base + 3, base + 3, "jump"), (base + 10, base + 12, "jump")], product
         assert sum(g["filled_count"] for g in gaps) == 4
     assert r.metric("blink_trades_backfilled_total") == 4 * len(PRODUCTS)
+    for product in PRODUCTS:  # each product's trades are counted under its own label
+        taken = len([t for t in r.fake.tapes[product] if t.trade_id > base])
+        assert r.metric("blink_trades_ingested_total", source="coinbase",
+                        product=product) >= taken, product
     requested = {pid for _, pid in r.fake.rest_log}
     assert requested == set(PRODUCTS)  # each product's holes from its own REST path
     detail = r.app[keys.HEALTH]["coinbase"].detail

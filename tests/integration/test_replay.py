@@ -125,7 +125,7 @@ async def test_replay_through_tape_and_writer_into_postgres(make_settings, pg_ds
     stored = await tape_in_db(pg_dsn, "replay")
     assert stored == list(files.read_trades(path, "BTC-USD"))
     assert metrics.registry.get_sample_value(
-        "blink_trades_ingested_total", {"source": "replay"}) == len(stored)
+        "blink_trades_ingested_total", {"source": "replay", "product": "BTC-USD"}) == len(stored)
 
 
 async def test_the_first_hours_of_a_file_play_at_once_then_paced(make_settings):

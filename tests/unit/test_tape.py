@@ -48,7 +48,7 @@ def test_in_order_trades_flow_through_once():
     assert feed(tape, [1005, 1010]) == [False, False]
     assert seen == ordered == list(range(1001, 1011))
     assert tape.contiguous_id == 1010 and tape.open_gaps() == [] and gaps == []
-    assert value(metrics, "blink_trades_ingested_total", source="coinbase") == 10
+    assert value(metrics, "blink_trades_ingested_total", source="coinbase", product="BTC-USD") == 10
     assert value(metrics, "blink_feed_duplicates_total") == 2
     assert tape.newest is BY_ID[1010]
 
