@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from blink.model.tails import gpd_pwm, sorted_quantiles
+from blink.model.tails import gpd_pwm
 
 N_PEAKS = 40  # event peaks the GPD is fitted on, at least
 RATE_FACTOR = 10.0  # ... and at least 10 x the budget's events
@@ -59,69 +59,10 @@ def count(t: np.ndarray, s: np.ndarray, level: float, gap: float) -> int:
     return int(len(flagged) and 1 + np.count_nonzero(np.diff(flagged) > gap))
 
 
-def counts(t: np.ndarray, s: np.ndarray, levels: np.ndarray, gap: float) -> np.ndarray:
-    """`count` at every level at once (`levels` ascending; the same counts).
-
-    A row starts an event at level L when s > L and no row of the `gap` seconds before it
-    (t_i - t_j <= gap, as np.diff computes it) is above L: m <= L < s, m the largest s of
-    those rows (-inf: none). So the count at level k is the number of rows whose [m, s)
-    holds it: each row's two ends placed among the levels, counted and summed up the levels.
-    Falls back to `count` level by level when s has a NaN, t goes back (or is NaN) or gap
-    is NaN."""
-    t, s = np.asarray(t, dtype=np.float64), np.asarray(s, dtype=np.float64)
-    levels = np.asarray(levels, dtype=np.float64)
-    if not len(s) or np.isnan(s).any() or not (np.diff(t) >= 0).all() or math.isnan(gap):
-        return np.array([count(t, s, lv, gap) for lv in levels], dtype=np.int64)
-    if len(levels):  # rows at or below the lowest level are never flagged: out of every count
-        low = s > levels[0]
-        t, s = t[low], s[low]
-    m = np.minimum(s, _window_max(s, _window_start(t, gap)))
-    k = len(levels) + 1
-    starts = np.bincount(np.searchsorted(levels, m, side="left"), minlength=k)
-    ends = np.bincount(np.searchsorted(levels, s, side="left"), minlength=k)
-    return np.cumsum(starts - ends)[:-1]
-
-
-def _window_start(t: np.ndarray, gap: float) -> np.ndarray:
-    """Per row i, the first row j with t_i - t_j <= gap (t ascending, so the rows within the
-    gap before i are j in [start, i)): a search, then nudged to the exact float test."""
-    rows = np.arange(len(t))
-    lo = np.minimum(np.searchsorted(t, t - gap, side="left"), rows)
-    while True:  # too far right: the row before is still within the gap
-        back = (lo > 0) & (t - t[np.maximum(lo - 1, 0)] <= gap)
-        if not back.any():
-            break
-        lo[back] -= 1
-    while True:  # too far left: this row is beyond the gap
-        ahead = (lo < rows) & (t - t[lo] > gap)
-        if not ahead.any():
-            return lo
-        lo[ahead] += 1
-
-
-def _window_max(s: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """max(s[start_i:i]) per row i (-inf for an empty range): a sparse table of maxima over
-    2^p rows, each range the max of two overlapping power-of-two blocks."""
-    n = len(s)
-    size = np.arange(n) - start
-    out = np.full(n, -np.inf)
-    table, p = s, 0
-    while True:
-        span = 1 << p
-        rows = np.flatnonzero((size >= span) & (size < 2 * span))
-        if len(rows):
-            out[rows] = np.maximum(table[start[rows]], table[rows - span])
-        if 2 * span > n:
-            return out
-        table = np.maximum(table[:-span], table[span:])  # max over s[j:j + 2 * span]
-        p += 1
-
-
 def base_level(t: np.ndarray, s: np.ndarray, gap: float, wanted: float) -> float:
     """The highest candidate level still leaving `wanted` events (above the busiest level)."""
-    ordered = np.sort(np.asarray(s, dtype=np.float64))
-    levels = np.unique(sorted_quantiles(ordered, LEVELS))  # = np.quantile(s, LEVELS)
-    found = counts(t, s, levels, gap)
+    levels = np.unique(np.quantile(s, LEVELS))
+    found = np.array([count(t, s, lv, gap) for lv in levels])
     top = int(np.argmax(found))
     ok = np.flatnonzero((np.arange(len(levels)) >= top) & (found >= wanted))
     return float(levels[ok[-1]] if len(ok) else levels[top])
