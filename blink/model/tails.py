@@ -39,7 +39,8 @@ BODY_DECAY = float(np.log(0.5 / TAIL))
 def sorted_quantiles(S: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """`np.quantile(S, levels, axis=0)` (its default linear method, the same bits) of the
     columns of S already sorted along axis 0 (`np.sort`: NaN last), without the partition
-    np.quantile runs again on every call: `fit` sorts each column once for its 100 levels. A column holding a NaN gets NaN at every level, as np.quantile."""
+    np.quantile runs again on every call: `fit` sorts each column once for its 100 levels.
+    A column holding a NaN gets NaN at every level, as np.quantile."""
     S = np.asarray(S, dtype=np.float64)
     n = len(S)
     q = np.asarray(levels, dtype=np.float64)
