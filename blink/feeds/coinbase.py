@@ -214,16 +214,16 @@ class CoinbaseSource:
             log.info("subscribed to %s", m.get("channels"))
 
     def _heartbeat(self, tape: Tape, tapes: dict[str, Tape]) -> None:
-        """Health and lag: `contiguous_id` and the lag are the first product's (as with one
-        product); with several, `contiguous_ids` has every product's."""
+        """Health and lag: the lag gauge per product; `contiguous_id` is the first product's
+        (as with one product); with several, `contiguous_ids` has every product's."""
+        now = time.time()
+        if tape.newest is not None:
+            self.metrics.feed_lag.labels(product=tape.product_id).set(now - tape.newest.ts)
         if len(tapes) > 1:
             ids = self.component.detail.setdefault("contiguous_ids", {})
             ids[tape.product_id] = tape.contiguous_id
         if tape.product_id != self.product:
             return
-        now = time.time()
-        if tape.newest is not None:
-            self.metrics.feed_lag.set(now - tape.newest.ts)
         last_frame = now - (time.monotonic() - self._last_mono)
         self.component.detail.update(connected=True, last_frame=iso_fixed(last_frame, 3),
                                      reconnects=self.reconnects,

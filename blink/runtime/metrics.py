@@ -30,7 +30,7 @@ class Metrics:
         self.feed_duplicates = Counter("blink_feed_duplicates", "Trades dropped as duplicates",
                                        registry=r)
         self.feed_lag = Gauge("blink_feed_lag_seconds", "Now minus the newest trade time",
-                              registry=r)
+                              ["product"], registry=r)
         self.feed_behind = Gauge("blink_feed_behind_seconds",
                                  "Now minus the exchange time of the last heartbeat read "
                                  "(how far reading lags the exchange)", registry=r)

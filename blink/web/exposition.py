@@ -15,11 +15,11 @@ routes = web.RouteTableDef()
 
 def refresh(app: web.Application) -> None:
     """Gauges derived from the in-memory state at scrape time, one series per product."""
-    metrics, now, first = app[keys.METRICS], time.time(), app[keys.LATEST]
-    if first.as_of is not None and first.source == "coinbase":
-        metrics.feed_lag.set(now - first.as_of.timestamp())
+    metrics, now = app[keys.METRICS], time.time()
     metrics.model_info.clear()  # also set on each swap; derived here for an api-only process
     for product, latest in app[keys.LATESTS].items():
+        if latest.as_of is not None and latest.source == "coinbase":
+            metrics.feed_lag.labels(product=product).set(now - latest.as_of.timestamp())
         if latest.updated_wall is not None:
             metrics.features_age.labels(product=product).set(now - latest.updated_wall)
             metrics.trade_rate.labels(product=product).set(latest.trade_rate)

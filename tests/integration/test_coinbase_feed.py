@@ -31,7 +31,7 @@ async def test_clean_stream_is_stored_exactly_and_health_shows_the_feed(rig):
     assert r.app[keys.LATEST].source == "coinbase"
     assert r.metric("blink_trades_ingested_total", source="coinbase", product="BTC-USD") == 301
     assert r.metric("blink_feed_gaps_total") == 0 and await r.gaps() == []
-    assert r.metric("blink_feed_lag_seconds") != 0
+    assert r.metric("blink_feed_lag_seconds", product="BTC-USD") != 0
 
 
 async def test_dropped_ids_are_refilled_and_recorded(rig):

@@ -135,6 +135,7 @@ async def test_each_product_finds_and_fills_its_own_holes(rig):
         taken = len([t for t in r.fake.tapes[product] if t.trade_id > base])
         assert r.metric("blink_trades_ingested_total", source="coinbase",
                         product=product) >= taken, product
+        assert r.metric("blink_feed_lag_seconds", product=product) != 0, product
     requested = {pid for _, pid in r.fake.rest_log}
     assert requested == set(PRODUCTS)  # each product's holes from its own REST path
     detail = r.app[keys.HEALTH]["coinbase"].detail
