@@ -17,7 +17,7 @@ one-sided ones such as the volume surprise), then
   S(a) = TAIL * (1 + xi (a - u) / sigma)^(-1/xi) (xi = 0: TAIL * exp(-(a - u) / sigma)).
 
 `surprise(X)` = -log10 S(a) per column (0 = as common as can be, 2 = the 1 % tail, 6 = one row
-in a million). The model's score combines them: `combined`.
+in a million). The model's score combines them (`Tails.score`): min(0, log10(k) - max_j S_j).
 """
 
 from __future__ import annotations
@@ -150,7 +150,9 @@ class Tails:
         return out
 
     def score(self, A: np.ndarray, forest: np.ndarray | None = None) -> np.ndarray:
-        """score_raw of every row: `combined(surprise(A, forest))` in the same pass."""
+        """score_raw of every row, in the same pass as its surprises: the log10 of the
+        Bonferroni-adjusted smallest tail probability, min(0, log10(k) - max_j S_j) (<= 0,
+        higher = more normal, 0 = unremarkable; NaN when a surprise is NaN)."""
         A, forest = _inputs(A, forest)
         out = np.empty(len(A))
         self._kernel.score(A, out, forest)
@@ -167,9 +169,3 @@ def _inputs(A, forest) -> tuple[np.ndarray, np.ndarray | None]:
         forest = np.ascontiguousarray(forest, dtype=np.float64)
     return A, forest
 
-
-def combined(S: np.ndarray) -> np.ndarray:
-    """score_raw from the columns' surprises: log10 of the Bonferroni-adjusted smallest tail
-    probability, min(0, log10(k) - max_j S_j): <= 0, higher = more normal, 0 = unremarkable."""
-    S = np.atleast_2d(S)
-    return np.minimum(0.0, np.log10(S.shape[1]) - S.max(axis=1))

@@ -176,7 +176,7 @@ def _model(rows: np.ndarray, names, cols, settings, scale: float, own: bool = Fa
     A = np.column_stack([used, -forest.score_samples(used)])
     tables = tails.fit(A, two, runs)
     stats = {"tails": tables, "columns": list(cols), "scale": float(scale)}  # what scoring reads
-    raw = tails.combined(tails.Tails(tables).surprise(A)) if own else None  # = .score(rows)
+    raw = tails.Tails(tables).score(A) if own else None  # = .score(rows)
     return raw, served.ServedModel(forest, tuple(names), np.nan, "fit", "0", "", stats)
 
 

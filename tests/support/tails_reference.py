@@ -11,7 +11,7 @@ from functools import cached_property
 import numpy as np
 
 from blink.model.served import ServedModel
-from blink.model.tails import MIN_P, combined
+from blink.model.tails import MIN_P
 
 
 class Tails:
@@ -44,6 +44,13 @@ class Tails:
             out[:, j] = -np.where(x > self.u[j], tail, body)
         out[np.isnan(F)] = np.nan
         return out
+
+
+def combined(S: np.ndarray) -> np.ndarray:
+    """score_raw from the columns' surprises: log10 of the Bonferroni-adjusted smallest tail
+    probability, min(0, log10(k) - max_j S_j)."""
+    S = np.atleast_2d(S)
+    return np.minimum(0.0, np.log10(S.shape[1]) - S.max(axis=1))
 
 
 def surprise(tables: dict, A: np.ndarray) -> np.ndarray:

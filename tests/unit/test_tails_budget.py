@@ -88,9 +88,12 @@ def test_a_thin_fitted_tail_is_floored_by_the_body():
     assert 2 < s <= 2 + (0.4 - u) / t["sigma"][0] / math.log(10) + 1e-9 < 12
 
 
-def test_combined_is_the_bonferroni_adjusted_smallest_probability():
-    S = np.array([[0.1, 0.2, 0.3], [5.0, 1.0, 0.0]])
-    np.testing.assert_allclose(tails.combined(S), [0.0, math.log10(3) - 5.0])
+def test_score_is_the_bonferroni_adjusted_smallest_probability():
+    t = tails.Tails(tails.fit(np.random.default_rng(9).normal(size=(5000, 3)), [True] * 3))
+    A = np.array([[0.1, 0.2, 0.3], [8.0, 0.1, 0.0]])
+    S, raw = t.surprise(A), t.score(A)
+    np.testing.assert_allclose(raw, np.minimum(0.0, math.log10(3) - S.max(axis=1)), atol=1e-12)
+    assert raw[0] == 0.0 and raw[1] < math.log10(3) - 5.0  # 8 sd: far beyond 1e-5
 
 
 def test_events_fold_within_the_gap():
