@@ -21,8 +21,9 @@ REDIS_TEST_URL = os.environ.get("BLINK_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 REQUIRE = os.environ.get("BLINK_REQUIRE_SERVICES") == "1"
 DATA = Path(__file__).parent / "data"
 
-# the shared MLflow store fixtures (one sqlite store per session, created only when used)
-pytest_plugins = ["tests.support.mlflow_store"]
+# the shared MLflow store fixtures (one sqlite store per session, created only when used), and
+# the hang dump (a test running past 230 s prints every asyncio task's stack)
+pytest_plugins = ["tests.support.mlflow_store", "tests.support.hangs"]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")

@@ -25,13 +25,28 @@ from blink.features import FEATURE_NAMES
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.health import Component
 from blink.runtime.metrics import Metrics
-from blink.runtime.tasks import backoff_delays
+from blink.runtime.tasks import backoff_delays, check_cancelled
 
 log = logging.getLogger(__name__)
 
+# every Redis call Blink makes is bounded by this, with `asyncio.timeout`, not by redis-py's
+# `socket_timeout` (which bounds writes with `asyncio.wait_for`, that loses cancellations on
+# Python 3.11: CPython gh-86296). redis-py loses some elsewhere too (about one cancel in two,
+# with or without socket_timeout, in a tight loop of SETs here): the loops calling Redis
+# `check_cancelled()` after each call, and `stop_tasks` cancels again what still runs
+REDIS_TIMEOUT_S = 2.0
 STREAM_MAXLEN = 10_000
 PENDING_EVENTS = 1_000
 EVENT_KINDS = ("anomaly_start", "anomaly_end")
+
+
+def connect(url: str):
+    """A Redis client as Blink makes one: a bounded connect, no `socket_timeout` (every call
+    is bounded by `REDIS_TIMEOUT_S` where it is made)."""
+    import redis.asyncio as aioredis
+
+    return aioredis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S,
+                             health_check_interval=30)
 
 
 def hash_fields(tick: dict) -> dict[str, str]:
@@ -82,7 +97,8 @@ class Mirror:
     async def write(self) -> None:
         """Write what is pending in one round trip; keeps it pending if Redis fails."""
         ticks, events = dict(self.ticks), list(self.events)
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with asyncio.timeout(REDIS_TIMEOUT_S), \
+                self.client.pipeline(transaction=False) as pipe:
             for product, tick in ticks.items():
                 fields = hash_fields(tick)
                 for key in self.hash_keys(product):
@@ -112,7 +128,9 @@ class Mirror:
                     continue
                 try:
                     await self.write()
+                    check_cancelled()  # redis-py can swallow a cancel (tasks.py)
                 except (TimeoutError, RedisError, OSError) as e:
+                    check_cancelled()
                     self.metrics.redis_errors.inc()
                     self.health.failure(e)
                     await asyncio.sleep(next(delays))

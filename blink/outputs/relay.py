@@ -14,13 +14,15 @@ Redis going away is a health failure ("relay"), logged once, retried with backof
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
 from aiohttp import web
 
+from blink.outputs.mirror import REDIS_TIMEOUT_S
 from blink.runtime import keys
-from blink.runtime.tasks import background, supervise
+from blink.runtime.tasks import background, check_cancelled, supervise
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +51,14 @@ async def _publish(app: web.Application) -> None:
             snap = json.dumps(latests[product].snapshot(), default=str)
             msg = json.dumps({"kind": kind, "payload": payload, "latest": snap,
                               "product_id": product}, default=str)
-            async with redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(REDIS_TIMEOUT_S), \
+                    redis.pipeline(transaction=False) as pipe:
                 pipe.set(f"{key}:{product}", snap)
                 if product == first:
                     pipe.set(key, snap)
                 pipe.publish(channel, msg)
                 await pipe.execute()
+            check_cancelled()  # redis-py can swallow a cancel (tasks.py)
             health.success()
 
 
@@ -62,11 +66,13 @@ async def _follow(app: web.Application) -> None:
     redis, latests, health = app[keys.REDIS], app[keys.LATESTS], app[keys.HEALTH]["relay"]
     channel, key = _names(app)
     for product, latest in latests.items():
-        snap = await redis.get(f"{key}:{product}")
+        async with asyncio.timeout(REDIS_TIMEOUT_S):
+            snap = await redis.get(f"{key}:{product}")
         if snap:
             latest.restore(json.loads(snap))
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(channel)
+    async with asyncio.timeout(REDIS_TIMEOUT_S):
+        await pubsub.subscribe(channel)
     health.success(following=channel)
     try:
         async for message in pubsub.listen():
@@ -76,6 +82,7 @@ async def _follow(app: web.Application) -> None:
                 continue
             latest.restore(json.loads(data["latest"]))
             app[keys.EVENTS].publish(data["kind"], data["payload"])
+            check_cancelled()
             health.success()
     finally:
         await pubsub.aclose()

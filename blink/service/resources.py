@@ -62,14 +62,14 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.REDIS] = None
         yield
         return
-    import redis.asyncio as aioredis
+    from blink.outputs.mirror import REDIS_TIMEOUT_S, connect
 
-    client = aioredis.from_url(dsn, socket_timeout=2, socket_connect_timeout=2,
-                               health_check_interval=30)
+    client = connect(dsn)
     app[keys.REDIS] = client
     health = app[keys.HEALTH]["redis"]
     try:
-        await client.ping()
+        async with asyncio.timeout(REDIS_TIMEOUT_S):
+            await client.ping()
         health.success()
     except Exception as e:  # noqa: BLE001 - Redis is optional: report, keep going
         health.failure(e)

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from blink.features import FEATURE_NAMES
+from blink.outputs import mirror
 from blink.outputs.mirror import Mirror
 from blink.runtime.broadcast import Broadcaster
 from blink.runtime.health import Health
@@ -98,8 +99,7 @@ async def test_redis_going_away_and_coming_back(redis_url, direct):
     parts = urlsplit(url)
     proxy = Proxy(parts.hostname, parts.port or 6379)
     await proxy.start()
-    client = aioredis.from_url(f"redis://127.0.0.1:{proxy.port}/0", socket_timeout=0.5,
-                               socket_connect_timeout=0.5)
+    client = mirror.connect(f"redis://127.0.0.1:{proxy.port}/0")  # as Blink makes it
     b, health, metrics = Broadcaster(), Health()["redis"], Metrics()
     task = asyncio.create_task(Mirror(client, prefix, health, metrics, (0.01, 0.1)).run(b))
     await asyncio.sleep(0)
@@ -158,3 +158,28 @@ async def test_each_product_has_its_hash_and_the_first_keeps_the_seed_key(direct
     assert fields[b"product_id"] == b"ETH-USD"
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_busy_mirror_stops_at_its_first_cancel(redis_url):
+    """A cancel always stops the mirror. redis-py (8.1, Python 3.11) swallows some cancels
+    arriving mid-command (8 of these 40 before `check_cancelled`): the mirror wrote on, and
+    a shutdown waiting for it hung: a likely cause of the CI runs that never finished)."""
+    url, prefix = redis_url
+    client = mirror.connect(url)
+    b, health, metrics = Broadcaster(), Health()["redis"], Metrics()
+    lost = 0
+    try:
+        for i in range(40):
+            task = asyncio.create_task(Mirror(client, prefix, health, metrics).run(b))
+            for n in range(30 + i):  # the mirror writes back to back while ticks come
+                b.publish("tick", tick(float(n)))
+                await asyncio.sleep(0)
+            task.cancel()  # ONE cancel, at whatever point the write is
+            done, _ = await asyncio.wait({task}, timeout=5)
+            if not done:  # lost: stop it for good so the test can report
+                lost += 1
+                task.cancel()
+                await asyncio.wait({task}, timeout=5)
+    finally:
+        await client.aclose()
+    assert lost == 0 and metrics.redis_errors._value.get() == 0

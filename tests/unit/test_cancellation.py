@@ -75,3 +75,49 @@ def test_blink_never_waits_with_asyncio_wait_for():
             for node in ast.walk(ast.parse(p.read_text()))
             if isinstance(node, ast.Attribute) and node.attr == "wait_for"]
     assert used == []
+
+
+async def test_stop_tasks_cancels_again_a_task_that_lost_its_cancellation(caplog):
+    """What a library's wait_for does on 3.11, made deterministic: the first cancel is
+    swallowed and the loop runs on; stop_tasks re-delivers it, warns once, and returns."""
+    from blink.runtime.tasks import stop_tasks
+
+    swallowed = []
+
+    async def loses_one_cancel() -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed.append(True)  # lost, as gh-86296 loses it
+
+    task = asyncio.create_task(loses_one_cancel(), name="deaf-loop")
+    await asyncio.sleep(0)
+    async with asyncio.timeout(30):  # a hang guard only: the old stop_tasks waits forever
+        await stop_tasks(task, recancel=0.05)
+    assert task.cancelled() and swallowed == [True]
+    warnings = [r for r in caplog.records if "deaf-loop" in r.getMessage()]
+    assert len(warnings) == 1 and "cancelling it again" in warnings[0].getMessage()
+
+
+async def test_stop_tasks_raises_a_task_failure_after_stopping_all():
+    from blink.runtime.tasks import stop_tasks
+
+    async def fails() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            raise ValueError("broken on the way out")
+
+    failing = asyncio.create_task(fails())
+    quiet = asyncio.create_task(asyncio.sleep(3600))
+    await asyncio.sleep(0)
+    try:
+        await stop_tasks(failing, quiet)
+    except ValueError as e:
+        assert "broken on the way out" in str(e)
+    else:
+        raise AssertionError("the failure was not raised")
+    assert quiet.cancelled()
