@@ -54,9 +54,9 @@ class Tape:
         self.grace, self.hold_seconds, self.max_held, self._clock = (
             grace, hold_seconds, max_held, clock)
         self._ingested = metrics.trades_ingested.labels(source=source, product=product_id)
-        self._duplicates = metrics.feed_duplicates
-        self._gaps = metrics.feed_gaps
-        self._backfilled = metrics.trades_backfilled
+        self._duplicates = metrics.feed_duplicates.labels(product=product_id)
+        self._gaps = metrics.feed_gaps.labels(product=product_id)
+        self._backfilled = metrics.trades_backfilled.labels(product=product_id)
         self._subs: list[Callable[[Trade], None]] = []
         self._ordered: list[Callable[[Trade], None]] = []
         self._gap_listeners: list[Callable[[int, int, str], None]] = []

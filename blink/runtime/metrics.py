@@ -21,14 +21,15 @@ class Metrics:
                                        ["source", "product"], registry=r)
         self.feed_reconnects = Counter("blink_feed_reconnects", "Websocket reconnects by reason",
                                        ["reason"], registry=r)
-        self.feed_gaps = Counter("blink_feed_gaps", "Gaps detected in trade ids", registry=r)
+        self.feed_gaps = Counter("blink_feed_gaps", "Gaps detected in trade ids", ["product"],
+                                 registry=r)
         self.trades_backfilled = Counter("blink_trades_backfilled",
-                                         "Trades recovered over REST", registry=r)
+                                         "Trades recovered over REST", ["product"], registry=r)
         self.feed_bad_messages = Counter("blink_feed_bad_messages",
                                          "Frames counted and skipped, by kind", ["kind"],
                                          registry=r)
         self.feed_duplicates = Counter("blink_feed_duplicates", "Trades dropped as duplicates",
-                                       registry=r)
+                                       ["product"], registry=r)
         self.feed_lag = Gauge("blink_feed_lag_seconds", "Now minus the newest trade time",
                               ["product"], registry=r)
         self.feed_behind = Gauge("blink_feed_behind_seconds",

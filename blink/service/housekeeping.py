@@ -22,7 +22,8 @@ async def run(app: web.Application, interval: float = retention.INTERVAL) -> Non
     metrics = app[keys.METRICS]
 
     async def once() -> None:
-        deleted = await retention.prune(app[keys.POOL], settings.pair, settings.retention_days)
+        deleted = await retention.prune(app[keys.POOL], settings.pairs,
+                                        settings.retention_days)
         for table, n in deleted.items():
             metrics.rows_pruned.labels(table=table).inc(n)
         if any(deleted.values()):

@@ -1,8 +1,11 @@
 """Retention: keep the last `BLINK_RETENTION_DAYS` days of `trades` and `features` (0 keeps all).
 
-The age is measured in event time, like the rest of the pipeline: the cutoff is the newest
-trade of the served pair (never later than now) minus N days. Live, that is wall time; a
-replayed 2024 file keeps its own last N days instead of being wiped for being old.
+The age is measured in event time, like the rest of the pipeline, and per product: a product's
+cutoff is its own newest trade (never later than now) minus N days, and only its own rows go.
+Live, that is wall time; a replayed 2024 file keeps its own last N days instead of being wiped
+for being old; a product whose feed stopped a week ago keeps its last N days; and a process
+prunes only the products it serves (with `--role ingest --pairs` split over processes, each
+its own; a product no process serves any more is left as it is).
 
 Rows go in bounded batches (`BATCH` per statement, each its own short transaction, located by
 `ctid` so PostgreSQL uses a TID scan), so retention never holds long locks or bloats one
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -35,17 +39,19 @@ async def cutoff(pool: asyncpg.Pool, product_id: str, days: float) -> datetime |
     return None if newest is None else min(newest, now) - timedelta(days=days)
 
 
-async def delete_before(pool: asyncpg.Pool, table: str, before: datetime,
+async def delete_before(pool: asyncpg.Pool, table: str, product_id: str, before: datetime,
                         batch: int = BATCH) -> int:
-    """Delete every row of `table` with `time < before`, `batch` rows per statement."""
+    """Delete every row of `table` for `product_id` with `time < before`, `batch` rows per
+    statement (both tables are indexed on (product_id, time))."""
     if table not in TABLES:
         raise ValueError(f"retention does not prune {table!r}")
-    # `time < $1` twice: a ctid is only unique within one partition of a partitioned table
-    sql = (f"DELETE FROM {table} WHERE time < $1 AND ctid = ANY(ARRAY("  # noqa: S608 - TABLES
-           f"SELECT ctid FROM {table} WHERE time < $1 LIMIT $2))")
+    # the condition twice: a ctid is only unique within one partition of a partitioned table
+    where = "product_id = $3 AND time < $1"
+    sql = (f"DELETE FROM {table} WHERE {where} AND ctid = ANY(ARRAY("  # noqa: S608 - TABLES
+           f"SELECT ctid FROM {table} WHERE {where} LIMIT $2))")
     total = 0
     while True:
-        status = await pool.execute(sql, before, batch)
+        status = await pool.execute(sql, before, batch, product_id)
         deleted = int(status.split()[-1])
         total += deleted
         if deleted < batch:
@@ -53,12 +59,18 @@ async def delete_before(pool: asyncpg.Pool, table: str, before: datetime,
         await asyncio.sleep(0)  # let the loop breathe between batches
 
 
-async def prune(pool: asyncpg.Pool, product_id: str, days: float,
+async def prune(pool: asyncpg.Pool, products: Sequence[str], days: float,
                 batch: int = BATCH) -> dict[str, int]:
-    """One retention pass: rows deleted per table (nothing when `days` is 0 or no tape)."""
+    """One retention pass over `products`, each against its own cutoff: rows deleted per
+    table (nothing when `days` is 0 or no product has a tape)."""
+    deleted: dict[str, int] = {}
     if days <= 0:
-        return {}
-    before = await cutoff(pool, product_id, days)
-    if before is None:
-        return {}
-    return {table: await delete_before(pool, table, before, batch) for table in TABLES}
+        return deleted
+    for product_id in products:
+        before = await cutoff(pool, product_id, days)
+        if before is None:
+            continue
+        for table in TABLES:
+            deleted[table] = deleted.get(table, 0) + await delete_before(
+                pool, table, product_id, before, batch)
+    return deleted

@@ -22,6 +22,7 @@ from blink.service.ingest import ingest_ctx
 from blink.store import db
 from tests.fakes import rest_url, ws_url
 from tests.fakes.coinbase import FakeCoinbase
+from tests.support.metrics import total
 from tests.support.waiting import wait_until
 
 
@@ -73,7 +74,7 @@ class Rig:
         return self.app[keys.TAPE]
 
     def metric(self, name: str, **labels) -> float:
-        return self.app[keys.METRICS].registry.get_sample_value(name, labels) or 0
+        return total(self.app[keys.METRICS].registry, name, **labels)
 
     @property
     def tapes(self) -> dict:

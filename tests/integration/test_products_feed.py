@@ -132,6 +132,8 @@ async def test_each_product_finds_and_fills_its_own_holes(rig):
         assert sum(g["filled_count"] for g in gaps) == 4
     assert r.metric("blink_trades_backfilled_total") == 4 * len(PRODUCTS)
     for product in PRODUCTS:  # each product's trades are counted under its own label
+        assert r.metric("blink_trades_backfilled_total", product=product) == 4, product
+        assert r.metric("blink_feed_gaps_total", product=product) == 2, product
         taken = len([t for t in r.fake.tapes[product] if t.trade_id > base])
         assert r.metric("blink_trades_ingested_total", source="coinbase",
                         product=product) >= taken, product

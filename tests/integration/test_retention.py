@@ -50,13 +50,13 @@ async def pool(pg_dsn):
 
 async def test_zero_days_keeps_everything(pool):
     await _fill(pool, NOW, 48)
-    assert await retention.prune(pool, "BTC-USD", 0) == {}
+    assert await retention.prune(pool, ["BTC-USD"], 0) == {}
     assert await _count(pool, "trades") == 48 and await _count(pool, "features") == 48
 
 
 async def test_prunes_older_than_cutoff_in_batches(pool):
     await _fill(pool, NOW, 24 * 10)  # 10 days, hourly
-    deleted = await retention.prune(pool, "BTC-USD", 3, batch=7)  # many small statements
+    deleted = await retention.prune(pool, ["BTC-USD"], 3, batch=7)  # many small statements
     before = NOW - timedelta(days=3)
     assert await _count(pool, "trades", "time < $1", before) == 0
     assert await _count(pool, "features", "time < $1", before) == 0
@@ -66,23 +66,33 @@ async def test_prunes_older_than_cutoff_in_batches(pool):
     # events and the gap audit trail outlive the tape they came from
     assert await _count(pool, "anomalies") == 1 and await _count(pool, "feed_gaps") == 1
     # a second pass finds nothing left to do
-    assert await retention.prune(pool, "BTC-USD", 3, batch=7) == {"trades": 0, "features": 0}
+    assert await retention.prune(pool, ["BTC-USD"], 3, batch=7) == {"trades": 0, "features": 0}
 
 
-async def test_cutoff_is_event_time_and_covers_every_product(pool):
+async def test_cutoff_is_event_time_and_each_product_its_own(pool):
     newest = datetime(2024, 3, 1, 12, tzinfo=UTC)  # a replayed file: all of it "old"
     await _fill(pool, newest, 72)
-    await _fill(pool, newest, 72, product="ETH-USD", first_id=1000)
+    # ETH-USD's feed stopped two days earlier: its own last day stays
+    await _fill(pool, newest - timedelta(days=2), 72, product="ETH-USD", first_id=1000)
+    await _fill(pool, newest, 72, product="SOL-USD", first_id=5000)  # not served here
     assert await retention.cutoff(pool, "BTC-USD", 1) == newest - timedelta(days=1)
-    deleted = await retention.prune(pool, "BTC-USD", 1)
+    deleted = await retention.prune(pool, ["BTC-USD", "ETH-USD"], 1)
     assert deleted == {"trades": 2 * 47, "features": 2 * 47}
-    assert await _count(pool, "trades", "product_id = 'BTC-USD'") == 25
-    assert await _count(pool, "trades", "product_id = 'ETH-USD'") == 25
+    for product in ("BTC-USD", "ETH-USD"):
+        assert await _count(pool, "trades", "product_id = $1", product) == 25, product
+        assert await _count(pool, "features", "product_id = $1", product) == 25, product
+        first = await pool.fetchval("SELECT min(time) FROM trades WHERE product_id = $1",
+                                    product)
+        newest_of = await pool.fetchval("SELECT max(time) FROM trades WHERE product_id = $1",
+                                        product)
+        assert first == newest_of - timedelta(days=1), product
+    # a product another process serves is that process's to prune
+    assert await _count(pool, "trades", "product_id = 'SOL-USD'") == 72
 
 
 async def test_no_tape_no_cutoff(pool):
     assert await retention.cutoff(pool, "BTC-USD", 1) is None
-    assert await retention.prune(pool, "BTC-USD", 1) == {}
+    assert await retention.prune(pool, ["BTC-USD"], 1) == {}
 
 
 async def test_future_trade_does_not_move_cutoff_past_now(pool):
@@ -93,7 +103,7 @@ async def test_future_trade_does_not_move_cutoff_past_now(pool):
 
 async def test_only_known_tables(pool):
     with pytest.raises(ValueError, match="anomalies"):
-        await retention.delete_before(pool, "anomalies", NOW)
+        await retention.delete_before(pool, "anomalies", "BTC-USD", NOW)
 
 
 async def test_retention_task_runs_in_the_app(aiohttp_client, make_settings, pg_dsn, pool):
@@ -138,6 +148,6 @@ async def test_partition_recipe_then_retention(pool):
         "INSERT INTO trades (product_id, trade_id, time, price, size, side)"
         " SELECT product_id, trade_id, time, price, size, side FROM trades ON CONFLICT DO NOTHING")
     assert status == "INSERT 0 0"
-    deleted = await retention.prune(pool, "BTC-USD", 20, batch=100)
+    deleted = await retention.prune(pool, ["BTC-USD"], 20, batch=100)
     assert deleted["trades"] == 24 * 70 - (24 * 20 + 1)
     assert await _count(pool, "trades", "time < $1", NOW - timedelta(days=20)) == 0

@@ -200,11 +200,11 @@ class BlinkProcess:
 
         from prometheus_client.parser import text_string_to_metric_families
 
-        for family in text_string_to_metric_families(await asyncio.to_thread(scrape)):
-            for s in family.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                    return s.value
-        return 0.0
+        # summed over the labels not given (every product's, unless `product=` is)
+        return sum(s.value for family in text_string_to_metric_families(
+                       await asyncio.to_thread(scrape))
+                   for s in family.samples
+                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
     async def stop(self, sig: int = signal.SIGTERM, limit: float = 60.0) -> int:
         self.started += self.tree()

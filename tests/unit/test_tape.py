@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from blink.runtime.metrics import Metrics
 from blink.tape import Tape
 from tests.fakes.trades import TradeGen
+from tests.support.metrics import total
 
 TRADES = TradeGen(seed=5, start_id=1001).trades(400)  # ids 1001..1400
 BY_ID = {t.trade_id: t for t in TRADES}
@@ -39,7 +40,7 @@ def feed(tape, ids, via="ws"):
 
 
 def value(metrics, name, **labels):
-    return metrics.registry.get_sample_value(name, labels) or 0
+    return total(metrics.registry, name, **labels)
 
 
 def test_in_order_trades_flow_through_once():

@@ -1,0 +1,10 @@
+"""Reading Prometheus counters in tests: a family's samples summed over the labels not given."""
+
+from __future__ import annotations
+
+
+def total(registry, name: str, **labels) -> float:
+    """The sum of `name`'s samples whose labels include `labels` (0 when there is none):
+    `total(r, "blink_feed_gaps_total")` is every product's, `product="ETH-USD"` one's."""
+    return sum(s.value for family in registry.collect() for s in family.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
