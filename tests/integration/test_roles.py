@@ -154,12 +154,19 @@ async def test_ingest_train_plus_two_api_match_a_monolith(aiohttp_server, tmp_pa
                 assert datas[0][key] == datas[1][key] == datas[2][key], key
             assert len(datas[0]["times"]) > 10
 
-        # 4. the split tape is complete: every trade from the first last_match on
-        conn = await asyncpg.connect(split_db)
-        try:
-            ids = [r[0] for r in await conn.fetch("SELECT trade_id FROM trades ORDER BY 1")]
-        finally:
-            await conn.close()
+        # 4. the split tape is complete: every trade from the first last_match on (once the
+        # writer's last batch is in: scoring runs ahead of the writer's flush)
+        async def tape() -> list[int]:
+            conn = await asyncpg.connect(split_db)
+            try:
+                return [r[0] for r in await conn.fetch("SELECT trade_id FROM trades ORDER BY 1")]
+            finally:
+                await conn.close()
+
+        async def written() -> bool:
+            return (await tape())[-1:] == [want_last]
+        await wait_until(written, "the split tape's last trade written", limit=30, step=0.2)
+        ids = await tape()
         assert ids == list(range(ids[0], want_last + 1))
         assert ids[0] <= fake.trades[-1600].trade_id
     finally:
