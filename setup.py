@@ -5,7 +5,8 @@
 - `blink.model._grow`: the isolation-forest builder (`blink.model.forest.grow` wraps it);
 - `blink.model._tails`: the calibrated tails' scorer (`blink/model/tails.py` wraps it).
 
-Plain C99 against the CPython API and the buffer protocol: no numpy headers, no Cython.
+Plain C99 against the CPython API and the buffer protocol: no numpy headers, no Cython; what
+they share (taking an array argument, publishing a module's type) is `blink/_cbuffer.h`.
 """
 
 from setuptools import Extension, setup
@@ -13,9 +14,16 @@ from setuptools import Extension, setup
 FLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-Werror=implicit-function-declaration",
          "-fno-fast-math"]  # IEEE arithmetic: the same results as the Python reference
 
+SHARED = ["blink/_cbuffer.h"]  # buffers and module set-up, included by every kernel
+
+
+def kernel(name: str, source: str) -> Extension:
+    return Extension(name, [source], depends=SHARED, extra_compile_args=FLAGS)
+
+
 setup(ext_modules=[
-    Extension("blink._features", ["blink/_features.c"], extra_compile_args=FLAGS),
-    Extension("blink.model._forest", ["blink/model/_forest.c"], extra_compile_args=FLAGS),
-    Extension("blink.model._grow", ["blink/model/_grow.c"], extra_compile_args=FLAGS),
-    Extension("blink.model._tails", ["blink/model/_tails.c"], extra_compile_args=FLAGS),
+    kernel("blink._features", "blink/_features.c"),
+    kernel("blink.model._forest", "blink/model/_forest.c"),
+    kernel("blink.model._grow", "blink/model/_grow.c"),
+    kernel("blink.model._tails", "blink/model/_tails.c"),
 ])

@@ -16,8 +16,7 @@
  * The features after a trade are read as if its step closed now (so the value after the last
  * trade of a step is that step's grid value): see FEATURE_NAMES in blink/features.py.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_cbuffer.h"
 #include <structmember.h>
 #include <math.h>
 #include <string.h>
@@ -355,42 +354,6 @@ static PyObject *Engine_not_ready(Engine *self, PyObject *Py_UNUSED(ignored))
     return PyUnicode_FromString("no_features");
 }
 
-/* One buffer argument of run(): C-contiguous, 1-byte bools ("?bB") or native doubles ("d").
- * Strides are requested and contiguity checked here so that every error names the argument. */
-static int get_buffer(PyObject *obj, const char *name, int doubles, int writable, Py_buffer *view)
-{
-    if (!PyObject_CheckBuffer(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a buffer (e.g. a numpy array), not %.100s",
-                     name, Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    if (PyObject_GetBuffer(obj, view, PyBUF_STRIDES | PyBUF_FORMAT) < 0)
-        return -1;
-    const char *fmt = view->format ? view->format : "B";
-    if (*fmt == '@' || *fmt == '=' || *fmt == (PY_LITTLE_ENDIAN ? '<' : '>') ||
-        (!PY_LITTLE_ENDIAN && *fmt == '!'))
-        fmt++;
-    int ok = *fmt && !fmt[1] &&
-             (doubles ? *fmt == 'd' && view->itemsize == 8
-                      : strchr("?bB", *fmt) != NULL && view->itemsize == 1);
-    if (!ok) {
-        PyErr_Format(PyExc_TypeError, "%s must hold %s, got buffer format '%s'", name,
-                     doubles ? "float64 (format 'd')" : "bools or bytes (format '?', 'b' or 'B')",
-                     view->format ? view->format : "B");
-    } else if (!PyBuffer_IsContiguous(view, 'C')) {
-        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous", name);
-        ok = 0;
-    } else if (writable && view->readonly) {
-        PyErr_Format(PyExc_ValueError, "%s must be writable", name);
-        ok = 0;
-    }
-    if (!ok) {
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *Engine_run(Engine *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"ts", "price", "size", "taker", "out", "rate", NULL};
@@ -405,7 +368,9 @@ static PyObject *Engine_run(Engine *self, PyObject *args, PyObject *kwds)
     int held = 0, nviews = obj[5] == Py_None ? 5 : 6;
     PyObject *result = NULL;
     for (; held < nviews; held++)
-        if (get_buffer(obj[held], names[held], held != 3, held >= 4, &view[held]) < 0)
+        /* C-contiguous; taker 1-byte bools or bytes, the rest float64; out and rate writable */
+        if (blink_get_buffer(obj[held], &view[held], names[held], held == 3 ? "b" : "d", -1, -1,
+                             -1, held >= 4) < 0)
             goto done;
     Py_ssize_t n = view[0].len / 8;
     const Py_ssize_t need[6] = {n, n, n, n, n * N_FEATURES, n};
@@ -552,13 +517,10 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__features(void)
 {
-    if (PyType_Ready(&EngineType) < 0)
-        return NULL;
-    PyObject *m = PyModule_Create(&module);
+    PyObject *m = blink_module_with_type(&module, &EngineType, "Engine");
     if (!m)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Engine", (PyObject *)&EngineType) < 0 ||
-        add_tuple(m, "HORIZONS", HORIZONS, N_H) < 0 ||
+    if (add_tuple(m, "HORIZONS", HORIZONS, N_H) < 0 ||
         PyModule_AddIntConstant(m, "BV_HORIZONS", N_BV) < 0 ||
         PyModule_AddIntConstant(m, "H_REF", H_REF) < 0 ||
         PyModule_AddIntConstant(m, "REGIME", REGIME) < 0 ||

@@ -23,8 +23,7 @@
  * A row scored alone (score_one) and in a batch (score) goes through the same functions,
  * hence the same bits.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "../_cbuffer.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -134,84 +133,6 @@ static void load_row(const void *src, int is_float32, Py_ssize_t k, double *dst)
         for (Py_ssize_t j = 0; j < k; j++)
             dst[j] = (double)(float)s[j];
     }
-}
-
-/* ------------------------------------------------------------------ buffers */
-
-/* The buffer's struct code without a native-order prefix, or "" when it has another one. */
-static const char *format_code(const Py_buffer *view)
-{
-    const char *fmt = view->format ? view->format : "B";
-    if (fmt[0] == '@')
-        fmt++;
-    return (fmt[0] != '\0' && fmt[1] == '\0') ? fmt : "";
-}
-
-static int is_int64(const Py_buffer *v)
-{
-    const char *c = format_code(v);
-    return v->itemsize == 8 && (c[0] == 'l' || c[0] == 'q');
-}
-
-static int is_float64(const Py_buffer *v)
-{
-    return v->itemsize == 8 && format_code(v)[0] == 'd';
-}
-
-static int is_float32(const Py_buffer *v)
-{
-    return v->itemsize == 4 && format_code(v)[0] == 'f';
-}
-
-static int is_bool(const Py_buffer *v)
-{
-    return v->itemsize == 1 && format_code(v)[0] == '?';
-}
-
-/* A C-contiguous 1-D buffer of n items of the wanted kind ('i' int64, 'd' float64, '?' bool),
- * n < 0 for any length. On error: exception set, nothing held. */
-static int get_vector(PyObject *obj, Py_buffer *view, const char *name, char kind,
-                      Py_ssize_t n, int writable)
-{
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous%s array", name,
-                     writable ? " writable" : "");
-        return -1;
-    }
-    int ok = kind == 'i' ? is_int64(view) : kind == 'd' ? is_float64(view) : is_bool(view);
-    if (!ok) {
-        PyErr_Format(PyExc_TypeError, "%s: expected %s, got format '%s'", name,
-                     kind == 'i' ? "int64" : kind == 'd' ? "float64" : "bool",
-                     view->format ? view->format : "B");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    if (view->ndim != 1 || (n >= 0 && view->shape[0] != n)) {
-        if (n >= 0)
-            PyErr_Format(PyExc_ValueError, "%s: expected a 1-D array of %zd items", name, n);
-        else
-            PyErr_Format(PyExc_ValueError, "%s: expected a 1-D array", name);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
-/* A C-contiguous float64 or float32 buffer (rows of input). */
-static int get_rows(PyObject *obj, Py_buffer *view, const char *name)
-{
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous array", name);
-        return -1;
-    }
-    if (!is_float64(view) && !is_float32(view)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected float64 or float32, got format '%s'", name,
-                     view->format ? view->format : "B");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------ construction */
@@ -331,7 +252,7 @@ static PyObject *forest_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
                              "n_features", "denominator", NULL};
     /* one per node, but roots: one per tree */
     static const char *names[6] = {"feature", "threshold", "base", "value", "nan_left", "roots"};
-    static const char kinds[6] = {'i', 'd', 'i', 'd', '?', 'i'};
+    static const char *kinds[6] = {"q", "d", "q", "d", "?", "q"};
     PyObject *objs[6], *self = NULL;
     Py_ssize_t n_features;
     double denominator;
@@ -347,7 +268,7 @@ static PyObject *forest_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     int held = 0;
     for (; held < 6; held++) {
         Py_ssize_t n = (held == 0 || held == 5) ? -1 : views[0].shape[0];
-        if (get_vector(objs[held], &views[held], names[held], kinds[held], n, 0) < 0)
+        if (blink_get_buffer(objs[held], &views[held], names[held], kinds[held], 1, n, -1, 0) < 0)
             break;
     }
     if (held == 6)
@@ -365,7 +286,7 @@ static PyObject *forest_score(Forest *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO:score", &xobj, &outobj))
         return NULL;
     Py_buffer x, out;
-    if (get_rows(xobj, &x, "X") < 0)
+    if (blink_get_buffer(xobj, &x, "X", "df", -1, -1, -1, 0) < 0)
         return NULL;
     Py_ssize_t k = self->n_features;
     if (x.ndim != 2 || x.shape[1] != k) {
@@ -374,7 +295,7 @@ static PyObject *forest_score(Forest *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t n = x.shape[0];
-    if (get_vector(outobj, &out, "out", 'd', n, 1) < 0) {
+    if (blink_get_buffer(outobj, &out, "out", "d", 1, n, -1, 1) < 0) {
         PyBuffer_Release(&x);
         return NULL;
     }
@@ -386,7 +307,7 @@ static PyObject *forest_score(Forest *self, PyObject *args)
     }
     const char *src = x.buf;
     double *dst = out.buf;
-    int f32 = is_float32(&x);
+    int f32 = blink_is_kind(&x, 'f');
     Py_ssize_t stride = k * x.itemsize;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t start = 0; start < n; start += BLOCK) {
@@ -434,7 +355,7 @@ static PyObject *forest_score_one(Forest *self, PyObject *xobj)
         }
     } else {
         Py_buffer x;
-        if (get_rows(xobj, &x, "x") < 0)
+        if (blink_get_buffer(xobj, &x, "x", "df", -1, -1, -1, 0) < 0)
             goto done;
         Py_ssize_t got = x.len / x.itemsize;
         if (got != k) {
@@ -442,7 +363,7 @@ static PyObject *forest_score_one(Forest *self, PyObject *xobj)
             PyBuffer_Release(&x);
             goto done;
         }
-        load_row(x.buf, is_float32(&x), k, row);
+        load_row(x.buf, blink_is_kind(&x, 'f'), k, row);
         PyBuffer_Release(&x);
     }
     double score;
@@ -483,16 +404,5 @@ static struct PyModuleDef forest_module = {
 
 PyMODINIT_FUNC PyInit__forest(void)
 {
-    if (PyType_Ready(&ForestType) < 0)
-        return NULL;
-    PyObject *m = PyModule_Create(&forest_module);
-    if (m == NULL)
-        return NULL;
-    Py_INCREF(&ForestType);
-    if (PyModule_AddObject(m, "Forest", (PyObject *)&ForestType) < 0) {
-        Py_DECREF(&ForestType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    return blink_module_with_type(&forest_module, &ForestType, "Forest");
 }

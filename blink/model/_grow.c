@@ -28,8 +28,7 @@
  * children of a split adjacent, right child first (base = right, base + 1 = left), a leaf
  * points at itself with threshold NaN.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "../_cbuffer.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -184,31 +183,6 @@ static Py_ssize_t grow_tree(Tree *t, Py_ssize_t first, Py_ssize_t *height)
     return n_nodes;
 }
 
-/* ------------------------------------------------------------------ buffers */
-
-static int get_buffer(PyObject *obj, Py_buffer *view, const char *name, char code,
-                      Py_ssize_t itemsize, int ndim, int writable)
-{
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous%s array", name,
-                     writable ? " writable" : "");
-        return -1;
-    }
-    const char *f = view->format ? view->format : "B";
-    if (f[0] == '@' || f[0] == '=')
-        f++;
-    int ok = view->itemsize == itemsize && view->ndim == ndim && f[1] == '\0' &&
-             (f[0] == code || (code == 'q' && f[0] == 'l'));
-    if (!ok) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a %d-D array of '%c' (itemsize %zd)",
-                     name, ndim, code, itemsize);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------------ the forest */
 
 typedef struct {
@@ -304,8 +278,7 @@ static PyObject *grow(PyObject *self, PyObject *args, PyObject *kwargs)
                              "max_samples", "n_sub", "seed", NULL};
     static const char *names[6] = {"feature", "threshold", "base", "value", "nan_left",
                                    "roots"};
-    static const char codes[6] = {'q', 'd', 'q', 'd', '?', 'q'};
-    static const Py_ssize_t sizes[6] = {8, 8, 8, 8, 1, 8};
+    static const char *kinds[6] = {"q", "d", "q", "d", "?", "q"};
     PyObject *xobj, *objs[6];
     Py_ssize_t max_samples, n_sub;
     unsigned long long seed;
@@ -314,14 +287,14 @@ static PyObject *grow(PyObject *self, PyObject *args, PyObject *kwargs)
                                      &max_samples, &n_sub, &seed))
         return NULL;
     Py_buffer x, out[6];
-    if (get_buffer(xobj, &x, "X", 'd', 8, 2, 0) < 0)
+    if (blink_get_buffer(xobj, &x, "X", "d", 2, -1, -1, 0) < 0)
         return NULL;
     Plan pl = {.n = x.shape[0], .k = x.shape[1], .n_trees = 0, .n_sub = n_sub,
                .seed = (uint64_t)seed};
     int held = 0;
     PyObject *result = NULL;
     for (; held < 6; held++)
-        if (get_buffer(objs[held], &out[held], names[held], codes[held], sizes[held], 1, 1) < 0)
+        if (blink_get_buffer(objs[held], &out[held], names[held], kinds[held], 1, -1, -1, 1) < 0)
             goto release;
     if (pl.n < 1 || pl.k < 1) {
         PyErr_Format(PyExc_ValueError, "X: expected at least one row and one column, got "

@@ -21,8 +21,7 @@
  * same slope formula and NaN fallbacks); a NaN value gives a NaN S.
  * The score of a row: min(0, log10(k) - max_j S_j), NaN when any S_j is NaN (numpy's max).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "../_cbuffer.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -116,44 +115,6 @@ static void score_rows(const Tails *t, const Rows *in, Py_ssize_t n, double *out
         double raw = t->log_k - most;
         out[r] = nan ? NAN : raw < 0.0 ? raw : 0.0;
     }
-}
-
-/* ------------------------------------------------------------------ buffers */
-
-/* A C-contiguous buffer of `ndim` dimensions and struct code `code` ('d' float64, '?' bool),
- * shape[0] == n0 and (2-D) shape[1] == n1 when those are >= 0. On error: exception set,
- * nothing held. */
-static int get(PyObject *obj, Py_buffer *v, const char *name, char code, int ndim,
-               Py_ssize_t n0, Py_ssize_t n1, int writable)
-{
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, v, flags) < 0) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous%s array", name,
-                     writable ? " writable" : "");
-        return -1;
-    }
-    const char *fmt = v->format ? v->format : "B";
-    if (fmt[0] == '@')
-        fmt++;
-    if (fmt[0] != code || fmt[1] != '\0' || v->itemsize != (code == 'd' ? 8 : 1)) {
-        PyErr_Format(PyExc_TypeError, "%s: expected %s, got format '%s'", name,
-                     code == 'd' ? "float64" : "bool", v->format ? v->format : "B");
-    } else if (v->ndim != ndim || (n0 >= 0 && v->shape[0] != n0) ||
-               (ndim == 2 && n1 >= 0 && v->shape[1] != n1)) {
-        if (ndim == 1)
-            PyErr_Format(PyExc_ValueError, "%s: expected a 1-D array of %zd items", name, n0);
-        else if (n0 >= 0)
-            PyErr_Format(PyExc_ValueError, "%s: expected a 2-D array of shape (%zd, %zd)",
-                         name, n0, n1);
-        else if (n1 >= 0)
-            PyErr_Format(PyExc_ValueError, "%s: expected a 2-D array of %zd columns", name, n1);
-        else
-            PyErr_Format(PyExc_ValueError, "%s: expected a 2-D array", name);
-    } else {
-        return 0;
-    }
-    PyBuffer_Release(v);
-    return -1;
 }
 
 /* ------------------------------------------------------------------ construction */
@@ -260,8 +221,8 @@ static PyObject *tails_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     for (; held < 5; held++) {
         /* body any (k, n); levels n items; xi, sigma, two_sided k items */
         Py_ssize_t items = held == 0 ? -1 : held == 1 ? v[0].shape[1] : v[0].shape[0];
-        if (get(objs[held], &v[held], names[held], held == 4 ? '?' : 'd', held ? 1 : 2,
-                items, -1, 0) < 0)
+        if (blink_get_buffer(objs[held], &v[held], names[held], held == 4 ? "?" : "d",
+                             held ? 1 : 2, items, -1, 0) < 0)
             break;
     }
     if (held == 5)
@@ -283,14 +244,14 @@ static PyObject *run(Tails *self, PyObject *args, int surprise)
     int forest = fobj != Py_None;
     Rows in = {NULL, NULL, forest ? self->k - 1 : self->k};
     Py_buffer a, f, out;
-    if (get(aobj, &a, "A", 'd', 2, -1, in.width, 0) < 0)
+    if (blink_get_buffer(aobj, &a, "A", "d", 2, -1, in.width, 0) < 0)
         return NULL;
     Py_ssize_t n = a.shape[0];
-    if (forest && get(fobj, &f, "forest", 'd', 1, n, -1, 0) < 0) {
+    if (forest && blink_get_buffer(fobj, &f, "forest", "d", 1, n, -1, 0) < 0) {
         PyBuffer_Release(&a);
         return NULL;
     }
-    if (get(outobj, &out, "out", 'd', surprise ? 2 : 1, n, self->k, 1) < 0) {
+    if (blink_get_buffer(outobj, &out, "out", "d", surprise ? 2 : 1, n, self->k, 1) < 0) {
         if (forest)
             PyBuffer_Release(&f);
         PyBuffer_Release(&a);
@@ -352,16 +313,5 @@ static struct PyModuleDef tails_module = {
 
 PyMODINIT_FUNC PyInit__tails(void)
 {
-    if (PyType_Ready(&TailsType) < 0)
-        return NULL;
-    PyObject *m = PyModule_Create(&tails_module);
-    if (m == NULL)
-        return NULL;
-    Py_INCREF(&TailsType);
-    if (PyModule_AddObject(m, "Tails", (PyObject *)&TailsType) < 0) {
-        Py_DECREF(&TailsType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    return blink_module_with_type(&tails_module, &TailsType, "Tails");
 }

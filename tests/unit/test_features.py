@@ -262,24 +262,24 @@ def test_run_refuses_bad_buffers_and_leaves_the_state_alone():
     n = 10
     ts, p, size, tb = random_walk(1, n, gap=1.0, vol=1e-4, p0=100)
     out, eng = np.zeros((n, 8)), FeatureEngine()
+    readonly = out.copy()
+    readonly.flags.writeable = False
     bad = {
-        "ts must hold float64": (ts.astype(np.float32), p, size, tb, out),
-        "price must be a buffer": (ts, p.tolist(), size, tb, out),
-        "taker must hold bools": (ts, p, size, tb.astype(np.int64), out),
-        "out must hold float64": (ts, p, size, tb, out.astype(np.float32)),
+        "ts: expected float64, got format 'f'": (ts.astype(np.float32), p, size, tb, out),
+        "price: expected a C-contiguous array": (ts, p.tolist(), size, tb, out),
+        "taker: expected bool": (ts, p, size, tb.astype(np.int64), out),
+        "out: expected float64": (ts, p, size, tb, out.astype(np.float32)),
+        "out: expected a C-contiguous writable array": (ts, p, size, tb, readonly),
+        "out: expected a C-contiguous writable": (ts, p, size, tb, np.empty((8, n)).T),
+        "ts: expected a C-contiguous array": (np.repeat(ts, 2)[::2], p, size, tb, out),
     }
     for message, args in bad.items():
         with pytest.raises(TypeError, match=message):
             eng.run(*args)
-    readonly = out.copy()
-    readonly.flags.writeable = False
     bad = {
         "size holds 9 items": (ts, p, size[:9], tb, out),
         "taker holds 11 items": (ts, p, size, np.append(tb, True), out),
         "out holds 72 items": (ts, p, size, tb, out[:9]),
-        "out must be writable": (ts, p, size, tb, readonly),
-        "out must be C-contiguous": (ts, p, size, tb, np.empty((8, n)).T),
-        "ts must be C-contiguous": (np.repeat(ts, 2)[::2], p, size, tb, out),
     }
     for message, args in bad.items():
         with pytest.raises(ValueError, match=message):
