@@ -48,6 +48,9 @@ PROBLEMS = {
     "TransferEncodingError": "bad Transfer-Encoding",
     "ContentEncodingError": "unsupported Content-Encoding",  # not gzip, deflate (br: no brotli)
 }
+# the parser's 400 where HTTP has a better word: a content coding the server cannot decode is
+# 415 Unsupported Media Type (RFC 9110 §15.5.16)
+STATUSES = {"ContentEncodingError": 415}
 
 
 class BlinkRequestHandler(RequestHandler):
@@ -61,6 +64,7 @@ class BlinkRequestHandler(RequestHandler):
         kind = type(exc).__name__ if exc is not None else f"status {status}"
         client_error = isinstance(exc, HttpProcessingError) and 400 <= status < 500
         if client_error:
+            status = STATUSES.get(kind, status)
             _limited.warning(kind, "rejected a request that cannot be parsed: %s (%d)", kind,
                              status)
             body = {"error": PROBLEMS.get(kind, "malformed request"), "status": status}
