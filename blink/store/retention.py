@@ -46,9 +46,9 @@ async def delete_before(pool: asyncpg.Pool, table: str, product_id: str, before:
     if table not in TABLES:
         raise ValueError(f"retention does not prune {table!r}")
     # the condition twice: a ctid is only unique within one partition of a partitioned table
-    where = "product_id = $3 AND time < $1"
-    sql = (f"DELETE FROM {table} WHERE {where} AND ctid = ANY(ARRAY("  # noqa: S608 - TABLES
-           f"SELECT ctid FROM {table} WHERE {where} LIMIT $2))")
+    sql = (f"DELETE FROM {table} WHERE product_id = $3 AND time < $1"  # noqa: S608 - TABLES
+           f" AND ctid = ANY(ARRAY(SELECT ctid FROM {table}"
+           " WHERE product_id = $3 AND time < $1 LIMIT $2))")
     total = 0
     while True:
         status = await pool.execute(sql, before, batch, product_id)
