@@ -1,5 +1,5 @@
 /* Blink dashboard: the overview of every product (the page has it with several products only):
- * one card per product with its state, last price, a score sparkline (plotly, static) and its
+ * one card per product with its state (feed down included), last price, a score sparkline (plotly, static) and its
  * last anomaly (time, peak score, the explanation's first line), plus the market context line when the API gives one. Polls /api/products every
  * POLL_MS (sooner after an anomaly or model event); the stream's ticks move a card's price and
  * state in between. The cards are links (/demo?product=P): a plain click switches the view in
@@ -11,16 +11,16 @@
   const {fmtPrice, fmtNum, fmtDateTime} = window.blinkFormat;
   const POLL_MS = 5000;
   const SOON_MS = 1000;
-  const STATE_TEXT = {warming_up: "Warming up", normal: "Normal", anomaly: "Anomaly"};
+  const STATE_TEXT = {warming_up: "Warming up", normal: "Normal", anomaly: "Anomaly",
+                      feed_down: "Feed down"};
   const C = {score: "#4fc3f7", red: "#ef5350", amber: "#f0b90b"};
 
   const card = (p) => document.querySelector(`#cards .card[data-product="${CSS.escape(p)}"]`);
 
-  function setState(el, ready, anomaly, reason) {
-    const state = !ready ? "warming_up" : (anomaly ? "anomaly" : "normal");
+  function setState(el, state, reason) {
     const pill = el.querySelector(".pill");
     pill.dataset.state = state;
-    pill.textContent = STATE_TEXT[state];
+    pill.textContent = STATE_TEXT[state] || state;
     pill.title = reason || "";
     el.dataset.state = state;
   }
@@ -63,7 +63,8 @@
     for (const s of data.products) {
       const el = card(s.product_id);
       if (!el) continue;
-      setState(el, s.ready, s.anomaly, s.reason);
+      setState(el, s.state || (!s.ready ? "warming_up" : (s.anomaly ? "anomaly" : "normal")),
+               s.state === "feed_down" ? "no trade of " + s.product_id + " lately" : s.reason);
       el.querySelector(".card-price").textContent = fmtPrice(s.price);
       drawSpark(el.querySelector(".spark"), s);
       const last = el.querySelector(".card-last");
@@ -103,7 +104,8 @@
       const el = card(product);
       if (!el) return;
       if (t.price != null) el.querySelector(".card-price").textContent = fmtPrice(t.price);
-      setState(el, !t.not_ready && t.score_raw != null, t.anomaly, t.not_ready);
+      const ready = !t.not_ready && t.score_raw != null;  // a tick: its product is live
+      setState(el, !ready ? "warming_up" : (t.anomaly ? "anomaly" : "normal"), t.not_ready);
     }
 
     function select(product) {

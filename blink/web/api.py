@@ -76,18 +76,25 @@ def event_json(r) -> dict:
             "points": r["points"]}
 
 
-def feed_status(app: web.Application, product: str | None = None) -> dict:
-    """The dashboard pill and readouts of `product` (default the first), from memory only."""
-    latest, now = app[keys.LATESTS][product or app[keys.SETTINGS].pair], time.time()
+def state_of(app: web.Application, latest, now: float) -> str:
+    """A product's state as the dashboard's pills say it: feed_down (its source failing, or
+    no live trade of it for FEED_STALE_SECONDS of wall time), warming_up, anomaly or normal."""
     feed = app[keys.HEALTH].components.get(latest.source)  # the source reports as its name
     age = now - latest.updated_wall if latest.updated_wall else None
     stale = latest.source == "coinbase" and age is not None and age > FEED_STALE_SECONDS
     if (feed is not None and feed.ok is False) or stale:  # (a replay may simply have ended)
-        state = "feed_down"
-    elif latest.not_ready or latest.score_raw is None:
-        state = "warming_up"
-    else:
-        state = "anomaly" if latest.anomaly else "normal"
+        return "feed_down"
+    if latest.not_ready or latest.score_raw is None:
+        return "warming_up"
+    return "anomaly" if latest.anomaly else "normal"
+
+
+def feed_status(app: web.Application, product: str | None = None) -> dict:
+    """The dashboard pill and readouts of `product` (default the first), from memory only."""
+    latest, now = app[keys.LATESTS][product or app[keys.SETTINGS].pair], time.time()
+    feed = app[keys.HEALTH].components.get(latest.source)
+    age = now - latest.updated_wall if latest.updated_wall else None
+    state = state_of(app, latest, now)
     lag = now - latest.as_of.timestamp() if latest.as_of and latest.source == "coinbase" else None
     return {"state": state, "reason": latest.not_ready, "source": latest.source,
             "source_label": SOURCE_LABEL.get(latest.source, latest.source),

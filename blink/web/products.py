@@ -1,7 +1,8 @@
 """GET /api/products: every product's state in one call (the dashboard's overview).
 
-One entry per product, in `settings.pairs` order: its in-memory latest state (ready or why
-not, price, score, threshold, model, trade rate), its newest anomaly event and a score
+One entry per product, in `settings.pairs` order: its in-memory latest state (`state` as the
+dashboard's pill says it, feed_down included; ready or why not, price, score, threshold,
+model, trade rate), its newest anomaly event and a score
 sparkline of its last SPARK_SECONDS of event time (at most SPARK_POINTS points), both read in
 one query each for all products (store/reads.py). `default` is the first product (the one
 /score and the dashboard show without `?product=`); `market` which products move now
@@ -11,6 +12,7 @@ one query each for all products (store/reads.py). `default` is the first product
 from __future__ import annotations
 
 import json
+import time
 
 from aiohttp import web
 
@@ -19,7 +21,7 @@ from blink.detect.latest import Latest
 from blink.runtime import keys
 from blink.store import reads as queries
 from blink.times import iso_or_none
-from blink.web import scoring
+from blink.web import api, scoring
 
 routes = web.RouteTableDef()
 
@@ -85,7 +87,9 @@ async def products(request: web.Request) -> web.Response:
     async with app[keys.POOL].acquire() as conn:
         sparks = await queries.sparks(conn, names, SPARK_SECONDS, SPARK_POINTS)
         events = await queries.last_events(conn, names)
+    now = time.time()
     items = [{**product_state(latest, scoring.current_model(app, p)),
+              "state": api.state_of(app, latest, now),
               "last_anomaly": event_summary(events.get(p)),
               "spark": [[iso_or_none(r["time"]), r["score_raw"]] for r in sparks[p]]}
              for p, latest in states.items()]

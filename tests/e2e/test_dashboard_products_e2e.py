@@ -12,6 +12,7 @@ import pytest
 from playwright.async_api import expect
 
 from blink.runtime import keys
+from blink.web import api
 from tests.support.browser import Watched, open_page
 from tests.support.overview import PAIRS, per_product
 from tests.support.web import FakeModel, fill_latest, insert_event, insert_features, serve
@@ -146,6 +147,23 @@ async def test_overview_switcher_and_url(browser, blink_app):
     await w.screenshot("dashboard_products.png")
     assert w.errors == []
     assert w.foreign_requests() == []
+
+
+async def test_a_quiet_product_card_says_feed_down(browser, blink_app):
+    """One websocket carries every product: one can stop trading while the others go on."""
+    app, base = await blink_app(per_product, pairs="BTC-USD,ETH-USD")
+    serve(app, FakeModel())
+    now, latests = datetime.now(UTC).replace(microsecond=0), app[keys.LATESTS]
+    for product in ("BTC-USD", "ETH-USD"):
+        fill_latest(latests[product], as_of=now)
+        latests[product].source = "coinbase"
+    latests["ETH-USD"].updated_wall -= api.FEED_STALE_SECONDS + 5  # no ETH trade for 125 s
+    w = await open_page(browser, f"{base}/demo")
+    eth, btc = (w.page.locator(CARD.format(p)) for p in ("ETH-USD", "BTC-USD"))
+    await expect(eth.locator(".pill")).to_have_text("Feed down", timeout=WAIT)
+    await expect(eth.locator(".pill")).to_have_attribute("data-state", "feed_down")
+    await expect(btc.locator(".pill")).to_have_text("Normal")
+    assert w.errors == []
 
 
 async def test_url_opens_a_product_and_modified_click_is_a_link(browser, blink_app):

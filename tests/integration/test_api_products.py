@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from blink.runtime import keys
-from blink.web import products
+from blink.web import api, products
 from tests.support.overview import PAIRS, CalibratedModel, detectors, per_product
 from tests.support.trades import T0
 from tests.support.web import (
@@ -22,8 +22,9 @@ from tests.support.web import (
     web_app,
 )
 
-FIELDS = {"product_id", "ready", "reason", "price", "as_of", "score_raw", "anomaly_score",
-          "anomaly", "threshold", "model", "trade_rate", "last_anomaly", "spark"}
+FIELDS = {"product_id", "state", "ready", "reason", "price", "as_of", "score_raw",
+          "anomaly_score", "anomaly", "threshold", "model", "trade_rate", "last_anomaly",
+          "spark"}
 TOKEN = "tok-products-5Hq2"
 
 
@@ -57,6 +58,7 @@ async def test_one_product(make_app):
     [item] = body["products"]
     assert set(item) == FIELDS
     assert item["product_id"] == "BTC-USD" and item["ready"] is True and item["reason"] is None
+    assert item["state"] == "normal"
     assert item["price"] == 97_000.5 and item["as_of"] == T0.isoformat()
     assert item["score_raw"] == -0.45 and item["anomaly"] is False
     assert item["anomaly_score"] == pytest.approx(0.125)  # the served model's calibration
@@ -112,7 +114,9 @@ async def test_several_products_in_order(make_app):
     # fixed ~15 s buckets (30 min / 119), whatever the data present: 60 s in 4-5, 600 s in 40-41
     assert 4 <= len(eth["spark"]) <= 5 and min(s for _, s in eth["spark"]) == -0.72
     assert 40 <= len(btc["spark"]) <= 41
-    assert sol == {"product_id": "SOL-USD", "ready": False, "reason": "no_features",
+    assert (btc["state"], eth["state"]) == ("normal", "anomaly")
+    assert sol == {"product_id": "SOL-USD", "state": "warming_up", "ready": False,
+                   "reason": "no_features",
                    "price": None, "as_of": None, "score_raw": None, "anomaly_score": None,
                    "anomaly": False, "threshold": None, "model": None, "trade_rate": 0.0,
                    "last_anomaly": None, "spark": []}
@@ -177,3 +181,16 @@ async def test_market_context(make_app):
     latests["ETH-USD"].as_of = T0 + timedelta(minutes=5)  # BTC's move is not concurrent
     market = (await (await client.get("/api/products")).json())["market"]
     assert market["moving"] == ["ETH-USD"]
+
+
+async def test_a_product_whose_live_trades_stopped_is_feed_down(make_app):
+    """One websocket carries every product: a product can go quiet while the feed is up."""
+    app, client = await make_app(per_product, pairs="BTC-USD,ETH-USD")
+    for product in ("BTC-USD", "ETH-USD"):
+        fill_latest(app[keys.LATESTS][product])
+        app[keys.LATESTS][product].source = "coinbase"
+    app[keys.LATESTS]["ETH-USD"].updated_wall -= api.FEED_STALE_SECONDS + 5
+    body = await (await client.get("/api/products")).json()
+    assert [p["state"] for p in body["products"]] == ["normal", "feed_down"]
+    single = await (await client.get("/demo/data?product=ETH-USD&minutes=5")).json()
+    assert single["status"]["state"] == "feed_down"  # the single view's pill says the same
