@@ -28,8 +28,10 @@ def digest(text: str) -> list[str]:
         out.append(lines[first][:200])
         who = ""
         for ln in lines[first + 1:]:
-            if ln.startswith(("Thread 0x", "Current thread 0x", "Task ")):
-                who = "  " + ln.split(" (")[0].strip()[:100]
+            if ln.startswith("Task "):  # "Task <name> <coroutine repr>"
+                who = "  " + " ".join(ln.split()[:2])[:100]
+            elif ln.startswith(("Thread 0x", "Current thread 0x")):
+                who = "  " + ln.split(" (")[0].strip()
             elif m := OURS.search(ln):
                 if who:  # a thread or task is named only when it has a frame of ours
                     out.append(who)
