@@ -38,6 +38,24 @@ adds the demo-rate stream: recall 0.802 → 0.810 (flash crashes 0.90 → 0.91, 
 0.95), false alarms unchanged (36.3 a day at its budget of 100). The cost: one more forest
 and walk per retrain.
 
+**Traced since (session 6; no rule changed, the tables are unchanged).** On the bars' large
+copies, 8 of the 9 first anomalies of a day are caught and 3 of the 17 later ones, whose
+lowest scores are tiny (a 2 % jump 4 h after a −5 % crash: −1.96 against a threshold of
+−10.6). Two causes. (1) *The yardstick remembers the earlier anomaly for hours*: σ_h is a
+bipower MEAN over the regime window (1,800 steps lagged 300: 9 h of the bars' 15-s grid),
+robust to one jump but not to a move over many steps, and σ_30's floor carries that to σ_1
+and σ_5. Max |z_1| inside the later window with every injection vs with the earlier ones
+undone: 18.8 vs 409 (jump after crash, 2016-10-09), 18.3 vs 293 (2016-10-08), 1.1 vs 15.8 (a
+×5 burst after a jump). A median yardstick (σ_h = median |r_h| over the window / 0.6745)
+removes it (513 vs 577, 452 vs 503, 32.8 vs 37.5) but was not shipped: alone it moved bars
+F1 large 0.458 → 0.429 and small 0.302 → 0.328, and raw real days 2.2 → 4.3 alerts a day
+(real turmoil no longer damps the yardstick after it). (2) *With clean features the scores
+stay low* (that jump: |z_1| 513, score −3.0 against −14.4): the training window still holds
+the earlier anomaly and the trim keeps it, since its level is the alert level of a model
+whose tails learned it. The next step is the two together, judged on every family. Also
+tried: the bars' grid at one step per bar (z_1 close-to-close): 4× the warm-up, 16 windows
+scored, forest recall 0.125 (large) against the baseline's 0.375.
+
 Still missed on that day, and why: the threshold in force at 20:00 was −16.6, because the
 calibration rows hold the crash (S ≈ 62) and the budget's GPD on ~24 event peaks took
 ξ = 0.5. Tried and dropped, each measured on bars, raw days, the realistic rate and
