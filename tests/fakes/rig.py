@@ -74,7 +74,7 @@ class Rig:
         return self.app[keys.TAPE]
 
     def metric(self, name: str, **labels) -> float:
-        return total(self.app[keys.METRICS].registry, name, **labels)
+        return total(self.app[keys.METRICS].registry.collect(), name, **labels)
 
     @property
     def tapes(self) -> dict:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.metrics import total
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -201,10 +203,8 @@ class BlinkProcess:
         from prometheus_client.parser import text_string_to_metric_families
 
         # summed over the labels not given (every product's, unless `product=` is)
-        return sum(s.value for family in text_string_to_metric_families(
-                       await asyncio.to_thread(scrape))
-                   for s in family.samples
-                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+        families = text_string_to_metric_families(await asyncio.to_thread(scrape))
+        return total(families, name, **labels)
 
     async def stop(self, sig: int = signal.SIGTERM, limit: float = 60.0) -> int:
         self.started += self.tree()

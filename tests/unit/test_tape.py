@@ -40,7 +40,7 @@ def feed(tape, ids, via="ws"):
 
 
 def value(metrics, name, **labels):
-    return total(metrics.registry, name, **labels)
+    return total(metrics.registry.collect(), name, **labels)
 
 
 def test_in_order_trades_flow_through_once():
