@@ -63,7 +63,7 @@
     for (const s of data.products) {
       const el = card(s.product_id);
       if (!el) continue;
-      setState(el, s.state || (!s.ready ? "warming_up" : (s.anomaly ? "anomaly" : "normal")),
+      setState(el, s.state,
                s.state === "feed_down" ? "no trade of " + s.product_id + " lately" : s.reason);
       el.querySelector(".card-price").textContent = fmtPrice(s.price);
       drawSpark(el.querySelector(".spark"), s);

@@ -76,11 +76,14 @@ def event_json(r) -> dict:
             "points": r["points"]}
 
 
-def state_of(app: web.Application, latest, now: float) -> str:
-    """A product's state as the dashboard's pills say it: feed_down (its source failing, or
-    no live trade of it for FEED_STALE_SECONDS of wall time), warming_up, anomaly or normal."""
-    feed = app[keys.HEALTH].components.get(latest.source)  # the source reports as its name
-    age = now - latest.updated_wall if latest.updated_wall else None
+def _source(app: web.Application, latest, now: float) -> tuple:
+    """The health component of the product's source (it reports as its name), and the wall
+    seconds since the product's state last changed (None: never)."""
+    feed = app[keys.HEALTH].components.get(latest.source)
+    return feed, (now - latest.updated_wall if latest.updated_wall else None)
+
+
+def _state(latest, feed, age: float | None) -> str:
     stale = latest.source == "coinbase" and age is not None and age > FEED_STALE_SECONDS
     if (feed is not None and feed.ok is False) or stale:  # (a replay may simply have ended)
         return "feed_down"
@@ -89,12 +92,17 @@ def state_of(app: web.Application, latest, now: float) -> str:
     return "anomaly" if latest.anomaly else "normal"
 
 
+def state_of(app: web.Application, latest, now: float) -> str:
+    """A product's state as the dashboard's pills say it: feed_down (its source failing, or
+    no live trade of it for FEED_STALE_SECONDS of wall time), warming_up, anomaly or normal."""
+    return _state(latest, *_source(app, latest, now))
+
+
 def feed_status(app: web.Application, product: str | None = None) -> dict:
     """The dashboard pill and readouts of `product` (default the first), from memory only."""
     latest, now = app[keys.LATESTS][product or app[keys.SETTINGS].pair], time.time()
-    feed = app[keys.HEALTH].components.get(latest.source)
-    age = now - latest.updated_wall if latest.updated_wall else None
-    state = state_of(app, latest, now)
+    feed, age = _source(app, latest, now)
+    state = _state(latest, feed, age)
     lag = now - latest.as_of.timestamp() if latest.as_of and latest.source == "coinbase" else None
     return {"state": state, "reason": latest.not_ready, "source": latest.source,
             "source_label": SOURCE_LABEL.get(latest.source, latest.source),
