@@ -13,7 +13,8 @@ Data families (FAMILIES), each its own table in the doc:
 2. `rare`: the same source at a realistic rate (RARE_SPACING: one every 3–6 h), SEEDS × HOURS h,
    at the default budget; `rare-own`: the same inputs at a budget of their own rate
    (RARE_BUDGET);
-3. `bars`: the 9 real Coinbase 1-minute days, each its own segment, with anomalies injected
+3. `bars`: the 9 real Coinbase 1-minute days, consecutive days joined into one segment (4
+   stretches), with anomalies injected
    (`bench.inject`: every kind, two sizes: a `small` and a `large` copy of each day), and
    `raw` (un-injected: false alarms a day);
 4. `series`: generated server-metric series (`bench.server_metrics`), SERIES_SEEDS of them.
@@ -160,14 +161,13 @@ def jobs(tmp: Path) -> list[tuple]:
         path = server_metrics.write(tmp / f"metric-{seed}.csv", rows)
         out.append((("series", seed), ("file", path, windows)))
     bars = inject.days(bar_file("coinbase_btcusd_minute_trade_bars.csv"))
-    for i, (day, (header, rows)) in enumerate(sorted(bars.items())):
-        raw = inject.write(tmp / f"{day}-raw.csv", header, rows)
-        out.append((("bars", "raw", day), ("file", raw, [])))
-        for name, kinds in inject.copies(i).items():
-            changed, windows = inject.inject(rows, kinds)
-            if windows:
-                path = inject.write(tmp / f"{day}-{name}.csv", header, changed)
-                out.append((("bars", name, day), ("file", path, windows)))
+    for span, run in inject.segments(bars).items():
+        header = bars[run[0]][0]
+        for name in ("raw", *inject.SETS):
+            rows, windows = inject.segment(bars, run, None if name == "raw" else name)
+            if name == "raw" or windows:
+                path = inject.write(tmp / f"{span}-{name}.csv", header, rows)
+                out.append((("bars", name, span), ("file", path, windows)))
     return out
 
 

@@ -1,6 +1,9 @@
 """Anomalies injected into real 1-minute Coinbase bars (the method of docs/evaluation.md).
 
-Each day of the bar file is its own segment. Into a copy of a day, anomalies are injected at
+Consecutive days of the bar file form one continuous segment (`segments`: the file's 9 days
+are 4 stretches months apart, the longest 72 h), as a live service or a long file of bars
+sees them: the warm-up is paid once per stretch, not every day. Into a copy of a day,
+anomalies are injected at
 12:00, 16:00 and 20:00 UTC (those the day reaches; the first hours are the detector's warm-up):
 the evaluation makes two copies of each day, `small` and `large` (SETS: one jump, one burst,
 one crash each, their order rotated from day to day), by rewriting the bars'
@@ -24,7 +27,7 @@ import csv
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from blink.backtest.evaluation import Window
@@ -86,6 +89,34 @@ def inject(rows: list[list[str]], kinds: str | Sequence[str]
     out = [[r[0], *(_fmt(float(c) * k) for c in r[1:5]), r[5]]
            for r, k in zip(rows, factor, strict=True)]
     return out, [Window(t0, t0 + SPAN[family_of(k)], k) for t0, k in planned]
+
+
+def segments(days: dict[str, tuple]) -> dict[str, list[str]]:
+    """The days (`days`' keys, "YYYY-MM-DD") grouped into runs of consecutive dates, each
+    named by its span ("2016-10-07..09", or the day alone)."""
+    runs: list[list[str]] = []
+    for day in sorted(days):
+        if runs and (date.fromisoformat(day) - date.fromisoformat(runs[-1][-1])).days == 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return {(run[0] if len(run) == 1 else f"{run[0]}..{run[-1][8:]}"): run for run in runs}
+
+
+def segment(days: dict[str, tuple], run: list[str], name: str | None
+            ) -> tuple[list[list[str]], list[Window]]:
+    """The rows of the consecutive days `run`, each day's copy `name` injected (its kinds
+    rotated by the day's place among all `days`, `copies`); None: the raw rows."""
+    order = {day: i for i, day in enumerate(sorted(days))}
+    rows: list[list[str]] = []
+    windows: list[Window] = []
+    for day in run:
+        day_rows = days[day][1]
+        if name is not None:
+            day_rows, day_windows = inject(day_rows, copies(order[day])[name])
+            windows += day_windows
+        rows += day_rows
+    return rows, windows
 
 
 def copies(day_index: int) -> dict[str, list[str]]:

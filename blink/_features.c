@@ -10,7 +10,10 @@
  * one-step return, the bipower products |r_h(s)| |r_h(s-h)| for h in BV_HORIZONS, and the logs
  * of the 60-step volume and count at its close. Running sums cover the FLOW window (the last
  * FLOW steps, the open one included) and the REGIME window (s in (k-LAG-REGIME, k-LAG], k the
- * open step: LAGGED, so a move cannot inflate its own yardstick for LAG steps). Every trade
+ * open step: LAGGED, so a move cannot inflate its own yardstick for LAG steps). A bipower
+ * product enters the regime window capped at CAP times the window's mean product (once the
+ * window holds CAP_MIN): a run of anomalous steps, which bipower alone does not resist, cannot
+ * raise the yardstick of the hours after it more than a little. Every trade
  * costs O(1); each step crossed costs O(1) (empty steps included).
  *
  * The features after a trade are read as if its step closed now (so the value after the last
@@ -28,6 +31,8 @@ static const double HORIZONS[N_H] = {1.0, 5.0, 30.0, 300.0}; /* return horizons,
 #define H_REF 30 /* the horizon whose bipower anchors the others */
 #define REGIME 1800 /* steps in the regime window */
 #define LAG 300     /* the regime window ends this many steps before the open step */
+#define CAP 16.0    /* a bipower product enters the regime capped at CAP x the window's mean */
+#define CAP_MIN 600 /* ... once the window holds this many products (= READY) */
 #define FLOW 60     /* steps in the flow window: vol ratio, volume, count, imbalance */
 #define READY 600   /* closed steps before the features are ready */
 #define RING 4096   /* step records kept: > LAG + REGIME + 2 * 300 (power of two) */
@@ -100,10 +105,15 @@ static double step_ret(const Engine *e, long long a, long long b)
     return ret(e, pa, la, pb, lb);
 }
 
-static void regime_add(Engine *e, const Step *s, double sign)
+static void regime_add(Engine *e, Step *s, double sign)
 {
     for (int b = 0; b < N_BV; b++)
         if (!isnan(s->prod[b])) {
+            if (sign > 0 && e->g_nprod[b] >= CAP_MIN && e->g_prod[b] > 0) {
+                double cap = CAP * e->g_prod[b] / (double)e->g_nprod[b];
+                if (s->prod[b] > cap)
+                    s->prod[b] = cap;
+            }
             e->g_prod[b] += sign * s->prod[b];
             e->g_nprod[b] += (Py_ssize_t)sign;
             e->g_pos[b] += s->prod[b] > 0 ? (Py_ssize_t)sign : 0;
@@ -525,6 +535,7 @@ PyMODINIT_FUNC PyInit__features(void)
         PyModule_AddIntConstant(m, "H_REF", H_REF) < 0 ||
         PyModule_AddIntConstant(m, "REGIME", REGIME) < 0 ||
         PyModule_AddIntConstant(m, "LAG", LAG) < 0 ||
+        add_float(m, "CAP", CAP) < 0 || PyModule_AddIntConstant(m, "CAP_MIN", CAP_MIN) < 0 ||
         PyModule_AddIntConstant(m, "FLOW", FLOW) < 0 ||
         PyModule_AddIntConstant(m, "READY", READY) < 0 ||
         PyModule_AddIntConstant(m, "RING", RING) < 0 ||

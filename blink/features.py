@@ -33,6 +33,8 @@ import numpy as np
 # the engine's constants, defined once in the C source (in grid steps of `scale` seconds)
 from blink._features import (  # noqa: F401 (re-exported)
     BV_HORIZONS,  # bipower is measured at the first BV_HORIZONS horizons
+    CAP,  # a bipower product enters the regime window capped at CAP x the window's mean
+    CAP_MIN,  # once the window holds CAP_MIN products
     EPS_VOLUME,
     FLOW,
     H_REF,

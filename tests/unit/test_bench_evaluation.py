@@ -74,6 +74,23 @@ def test_injected_copies_rotate_kinds_and_label_each():
         [float(c) for c in r[1:5]] for r in rows[:12 * 60]]  # nothing before the first
 
 
+def test_consecutive_days_are_one_segment_with_each_days_injections():
+    def day(d):
+        return ["time_utc"], [[f"{d}T{h:02d}:{m:02d}:00Z", "100", "101", "99", "100.5", "1"]
+                              for h in range(24) for m in range(60)]
+    days = {d: day(d) for d in ("2017-09-04", "2017-12-17", "2017-09-03")}
+    runs = inject.segments(days)
+    assert runs == {"2017-09-03..04": ["2017-09-03", "2017-09-04"],
+                    "2017-12-17": ["2017-12-17"]}
+    raw, none = inject.segment(days, runs["2017-09-03..04"], None)
+    assert none == [] and raw == days["2017-09-03"][1] + days["2017-09-04"][1]
+    rows, windows = inject.segment(days, runs["2017-09-03..04"], "large")
+    assert len(rows) == len(raw) and [r[0] for r in rows] == [r[0] for r in raw]
+    assert [inject.day_of(w.start) for w in windows] == ["2017-09-03"] * 3 + ["2017-09-04"] * 3
+    # each day keeps the rotation it has among all the days (the first two of three)
+    assert [w.kind for w in windows] == inject.copies(0)["large"] + inject.copies(1)["large"]
+
+
 def test_server_metric_series_is_seeded_and_labelled():
     rows, windows = server_metrics.generate(2, days=6)
     assert (rows, windows) == server_metrics.generate(2, days=6)

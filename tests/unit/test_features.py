@@ -36,7 +36,7 @@ def reference(ts, p, size, tb, i, scale=1.0) -> list[float]:
     bv = []
     for h in (int(x) for x in H[: features.BV_HORIZONS]):
         s = regime[regime - 2 * h >= first]
-        prod = np.abs(P(s) - P(s - h)) * np.abs(P(s - h) - P(s - 2 * h))
+        prod = winsorized(P, first, k - LAG, h)[s - first] if len(s) else np.empty(0)
         bv.append(math.pi / 2 * prod.mean() if len(s) else 0.0)
     ref = math.sqrt(bv[2])
     sig = [max(math.sqrt(b), ref * math.sqrt(h / 30)) for b, h in zip(bv, H, strict=False)]
@@ -64,6 +64,23 @@ def reference(ts, p, size, tb, i, scale=1.0) -> list[float]:
         base = np.mean([at(int(s)) for s in regime]) if len(regime) else now_
         out.append(max(now_ - base, 0.0) if len(regime) else 0.0)
     out.append(window(sv, k) / v if v > 0 else 0.0)
+    return out
+
+
+def winsorized(P, first: int, last: int, h: int) -> np.ndarray:
+    """The bipower products |r_h(s)| |r_h(s - h)| of steps first..last as each entered the
+    regime window: capped at CAP times the mean of the (capped) products of the REGIME steps
+    before it, once CAP_MIN of them exist (NaN: no 2h-step history)."""
+    steps = np.arange(first, last + 1)
+    raw = np.abs(P(steps) - P(steps - h)) * np.abs(P(steps - h) - P(steps - 2 * h))
+    out = np.full(len(steps), np.nan)
+    for i, s in enumerate(steps):
+        if s - 2 * h < first:
+            continue
+        before = out[max(0, i - REGIME): i]
+        before = before[~np.isnan(before)]
+        cap = features.CAP * before.mean() if len(before) >= features.CAP_MIN else np.inf
+        out[i] = min(raw[i], cap) if cap > 0 else raw[i]
     return out
 
 
@@ -114,7 +131,7 @@ def test_long_stream_matches_the_reference_well_past_the_ring():
     ts, p, size, tb = random_walk(5, n, gap=0.9, vol=3e-4, p0=30_000, buy_share=0.6)
     p[7000:] *= 1.02  # a 2 % jump on the way
     X = batch(ts, p, size, tb)
-    for i in (1500, 7000, 7200, n - 1):
+    for i in (1500, 7000, 7200, 8000, n - 1):  # 8000: the jump is in the regime window
         np.testing.assert_allclose(X[i], reference(ts, p, size, tb, i), rtol=1e-8, atol=1e-9)
 
 
@@ -127,6 +144,19 @@ def test_a_jump_does_not_inflate_its_own_yardstick():
     assert z300[5000 + LAG // 2] > 1.5  # still a large 5-min move: sigma is not inflated yet
     after = (ts > ts[5000] + FLOW + 2) & (ts < ts[5000] + LAG)
     assert np.all(X[after, IDX["volratio_60"]] < 0.5)  # one jump, no burst once it left
+
+
+def test_an_earlier_crash_barely_inflates_the_later_yardstick():
+    # a crash of 60 one-step moves of -8 sigma and back: bipower alone does not resist a RUN
+    # of large steps (without the cap on the products, sigma after it was 9x the clean one)
+    ts, p, size, tb = random_walk(6, 8000, gap=1.0, vol=2e-4, p0=30_000)
+    down = np.exp(-8 * 2e-4 * np.arange(1, 61))
+    crashed = p * np.concatenate([np.ones(4000), down, down[::-1],
+                                  np.ones(len(p) - 4120)])
+    clean, after = batch(ts, p, size, tb), batch(ts, crashed, size, tb)
+    inside = slice(4000 + LAG + 900, 4000 + LAG + 1500)  # the crash is in the regime window
+    ratio = after[inside, IDX["z_1"]] / clean[inside, IDX["z_1"]]
+    assert np.nanmedian(ratio) > 0.4  # the same later move keeps at least 40 % of its z
 
 
 def test_calm_and_wild_markets_give_the_same_feature_distribution():
