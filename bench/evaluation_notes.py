@@ -23,8 +23,9 @@ TODAY: dict[str, float | None] = {
 
 NOTES = """## What the misses were traced to (this run's changes)
 
-**This run (session 7): continuous stretches, and a yardstick a run of large steps cannot
-inflate.** Two changes, measured one at a time with the same seeds.
+**This run (session 7): continuous stretches, a yardstick a run of large steps cannot
+inflate, and silences left out of it.** Three changes, measured one at a time with the same
+seeds.
 
 *The bar days are no longer cut apart.* Each of the 9 days was its own segment, so every
 day paid the warm-up (the first served model comes ~7 h into a day of 1-minute bars) and
@@ -57,12 +58,32 @@ more alerts a day on the old per-day split. Tried again on the continuous stretc
 dropped: the bars' grid at one step per bar (z_1 close-to-close, no made-up intra-bar
 path): raw days 5.8 alerts a day (z_1 leads 23 of 38), large-copy F1 0.200.
 
-Still missed (continuous stretches): bars F1 0.368 (target 0.7; the baseline 0.297); raw
-days 2.9 alerts a day (target ≤ 2), 6.9 a day on 2017-09-03..04 and 5.3 on 2017-12-17, the
-two turbulent stretches, 0.7 and 1.8 on the others: the budget is calibrated on the last
-day, so a market turning wild is alerted on above the budget until its calibration window
-holds the turmoil; whether those alerts are false is what a labelled real family would
-tell.
+*Silences left out of the regime.* Seen on a plot of the raw stretches with their alerts:
+the 2018-04 file has a 7-hour hole (04-04 stops at 16:47); the regime window after it was
+made of the hole's empty steps, so the first trades read "15-min volume 15,801,452,249× its
+usual" (the usual volume of an empty window is log(1e-8)) and the next hour's returns
+27–88σ (zero returns had shrunk the yardstick): one alert of two hours and four more, all on
+the hole, while the −2.6 % fall at 04-06 06:00 raised none. A regime step whose 60-step
+window had no trade now enters none of the regime means (`docs/features.md`). Measured
+(before → after, same seeds): bars F1 0.368 → 0.397 (large 0.458 → 0.490, small 0.282 →
+0.309); raw days 2.9 → 3.3 alerts a day, all of the change on 2018-04-04..06 (5 → 8): the
+hole's five alerts are gone and the stretch's visible moves take their place (04-05 13:43,
++2.9 % in 30 minutes; 04-06 06:01, the −2.6 % fall; each split in two, see below); the
+demo-rate stream 0.858 → 0.855, realistic rate and series unchanged.
+
+Still missed (continuous stretches): bars F1 0.397 (target 0.7; the baseline, on the same
+features' yardstick, 0.336); raw days 3.3 alerts a day (target ≤ 2): 6.9 a day on
+2017-09-03..04 and 5.3 on 2017-12-17, the two turbulent stretches, 0.7 and 2.9 on the
+others. Two reasons, both seen on the plots. (1) The budget is calibrated on the last day,
+so a market turning wild is alerted on above the budget until its calibration window holds
+the turmoil; whether those alerts are false is what a labelled real family would tell.
+(2) One episode becomes several events: `event_gap_seconds` (120 s) is two bars on 1-minute
+bars, and the 2017-09-04 morning fall (4,570 → 4,400 in two hours) is 11 events. Tried: the
+gap in grid steps like every other window (120 steps: 30 minutes on bars): raw days 2.9 →
+2.5 a day with bars F1 unchanged, but on the 5-minute series 120 steps are 10 hours, events
+merged across labelled anomalies 8–16 h apart (up to 25 h long, 5 of 25 events covering two
+windows: recall that is not detection), so not shipped; a gap of 5 rows: bars F1 0.337, raw
+2.1. A fold that follows the market's episode rather than the data's grid is left open.
 
 **The run before (session 5): a second trim pass.** Traced on one bar day (2016-10-08,
 large copy; a script

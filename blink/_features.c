@@ -13,7 +13,8 @@
  * open step: LAGGED, so a move cannot inflate its own yardstick for LAG steps). A bipower
  * product enters the regime window capped at CAP times the window's mean product (once the
  * window holds CAP_MIN): a run of anomalous steps, which bipower alone does not resist, cannot
- * raise the yardstick of the hours after it more than a little. Every trade
+ * raise the yardstick of the hours after it more than a little. A step whose flow window had
+ * no trade (a halt, a hole in a file) enters none of the regime sums. Every trade
  * costs O(1); each step crossed costs O(1) (empty steps included).
  *
  * The features after a trade are read as if its step closed now (so the value after the last
@@ -45,7 +46,8 @@ typedef struct {
     double vol, cnt, sv;    /* volume, trades and signed volume in the step */
     double r1sq;            /* squared one-step return */
     double prod[N_BV];      /* bipower products; NaN while the history is too short */
-    double lv, ln;          /* log(V_60 + EPS_VOLUME), log(N_60 + 1) at the step's close */
+    double lv, ln;          /* log(V_60 + EPS_VOLUME), log(N_60 + 1) at the step's close;
+                               NaN when that window had no volume / no trade (a silence) */
 } Step;
 
 typedef struct {
@@ -58,7 +60,7 @@ typedef struct {
     double o_vol, o_cnt, o_sv;               /* the open step so far */
     double f_vol, f_cnt, f_sv, f_r2;         /* closed steps (open - FLOW, open - 1] */
     double g_prod[N_BV], g_lv, g_ln;         /* closed steps (open-LAG-REGIME, open-LAG] */
-    Py_ssize_t g_nprod[N_BV], g_n;
+    Py_ssize_t g_nprod[N_BV], g_nlv, g_nln; /* regime steps with a product / volume / trade */
     Py_ssize_t g_pos[N_BV], f_pos; /* positive terms in the sums: none = exactly zero */
     double t0, t, p, lp, p0, lp0, level;
     int busy; /* run() is folding with the GIL released: no other call may touch the state */
@@ -108,7 +110,7 @@ static double step_ret(const Engine *e, long long a, long long b)
 static void regime_add(Engine *e, Step *s, double sign)
 {
     for (int b = 0; b < N_BV; b++)
-        if (!isnan(s->prod[b])) {
+        if (!isnan(s->prod[b]) && !isnan(s->ln)) { /* the market traded around it */
             if (sign > 0 && e->g_nprod[b] >= CAP_MIN && e->g_prod[b] > 0) {
                 double cap = CAP * e->g_prod[b] / (double)e->g_nprod[b];
                 if (s->prod[b] > cap)
@@ -120,9 +122,12 @@ static void regime_add(Engine *e, Step *s, double sign)
             if (!e->g_pos[b]) /* only zero products left: no rounding residue */
                 e->g_prod[b] = 0.0;
         }
-    e->g_lv += sign * s->lv;
-    e->g_ln += sign * s->ln;
-    e->g_n += (Py_ssize_t)sign;
+    if (!isnan(s->lv)) {
+        e->g_lv = (e->g_nlv += (Py_ssize_t)sign) ? e->g_lv + sign * s->lv : 0.0;
+    }
+    if (!isnan(s->ln)) {
+        e->g_ln = (e->g_nln += (Py_ssize_t)sign) ? e->g_ln + sign * s->ln : 0.0;
+    }
 }
 
 /* Close the open step j and open j + 1 (carrying the price). */
@@ -143,8 +148,9 @@ static void close_step(Engine *e)
                          ? fabs(step_ret(e, j, j - h)) * fabs(step_ret(e, j - h, j - 2 * h))
                          : NAN;
     }
-    s->lv = log(e->f_vol + s->vol + EPS_VOLUME);
-    s->ln = log(e->f_cnt + s->cnt + 1.0);
+    double v60 = e->f_vol + s->vol, n60 = e->f_cnt + s->cnt;
+    s->lv = v60 > 0 ? log(v60 + EPS_VOLUME) : NAN;
+    s->ln = n60 > 0.5 ? log(n60 + 1.0) : NAN;
     /* the flow window of step j + 1: add j, drop j + 1 - FLOW */
     e->f_vol += s->vol;
     e->f_cnt += s->cnt;
@@ -250,9 +256,9 @@ static void features(const Engine *e, double *out)
     double x = sig[0] > 0 && mean > 0 ? 0.5 * log(mean / (sig[0] * sig[0])) : 0.0;
     out[4] = x > 0 ? x : 0.0;
     double vol = e->f_vol + e->o_vol, cnt = e->f_cnt + e->o_cnt;
-    x = e->g_n ? log(vol + EPS_VOLUME) - e->g_lv / (double)e->g_n : 0.0;
+    x = e->g_nlv ? log(vol + EPS_VOLUME) - e->g_lv / (double)e->g_nlv : 0.0;
     out[5] = x > 0 ? x : 0.0;
-    x = e->g_n ? log(cnt + 1.0) - e->g_ln / (double)e->g_n : 0.0;
+    x = e->g_nln ? log(cnt + 1.0) - e->g_ln / (double)e->g_nln : 0.0;
     out[6] = x > 0 ? x : 0.0;
     out[7] = vol > 0 ? (e->f_sv + e->o_sv) / vol : 0.0;
 }

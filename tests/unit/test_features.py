@@ -32,12 +32,20 @@ def reference(ts, p, size, tb, i, scale=1.0) -> list[float]:
         return np.where(s < first, math.log(p[0]), lp[np.clip(s - first, 0, None)]
                         if len(lp) else math.log(p[0]))
 
+    vol = np.bincount(K - first, weights=size, minlength=k - first + 1)
+    cnt = np.bincount(K - first, minlength=k - first + 1).astype(float)
+    sv = np.bincount(K - first, weights=np.where(tb, size, -size), minlength=k - first + 1)
+
+    def window(a, s):  # sum over steps (s - FLOW, s]
+        return a[max(0, s - FLOW + 1 - first): s - first + 1].sum()
+
     regime = np.arange(max(first, k - LAG - REGIME + 1), k - LAG + 1)
+    traded = np.array([window(cnt, int(s)) > 0 for s in range(first, k - LAG + 1)], bool)
     bv = []
     for h in (int(x) for x in H[: features.BV_HORIZONS]):
-        s = regime[regime - 2 * h >= first]
-        prod = winsorized(P, first, k - LAG, h)[s - first] if len(s) else np.empty(0)
-        bv.append(math.pi / 2 * prod.mean() if len(s) else 0.0)
+        prod = winsorized(P, first, k - LAG, h, traded)[regime - first] if len(regime) else []
+        prod = np.asarray(prod)[~np.isnan(prod)] if len(prod) else np.empty(0)
+        bv.append(math.pi / 2 * prod.mean() if len(prod) else 0.0)
     ref = math.sqrt(bv[2])
     sig = [max(math.sqrt(b), ref * math.sqrt(h / 30)) for b, h in zip(bv, H, strict=False)]
     sig.append(ref * math.sqrt(H[3] / 30))
@@ -50,32 +58,27 @@ def reference(ts, p, size, tb, i, scale=1.0) -> list[float]:
     mean = float(np.mean(np.square(r1)))
     x = 0.5 * math.log(mean / sig[0] ** 2) if sig[0] > 0 and mean > 0 else 0.0
     out.append(max(x, 0.0))
-    vol = np.bincount(K - first, weights=size, minlength=k - first + 1)
-    cnt = np.bincount(K - first, minlength=k - first + 1).astype(float)
-    sv = np.bincount(K - first, weights=np.where(tb, size, -size), minlength=k - first + 1)
-
-    def window(a, s):  # sum over steps (s - FLOW, s]
-        return a[max(0, s - FLOW + 1 - first): s - first + 1].sum()
-
     v, n = window(vol, k), window(cnt, k)
-    for now_, at in ((math.log(v + features.EPS_VOLUME), lambda s: math.log(
-            window(vol, s) + features.EPS_VOLUME)), (math.log(n + 1), lambda s: math.log(
-            window(cnt, s) + 1))):
-        base = np.mean([at(int(s)) for s in regime]) if len(regime) else now_
-        out.append(max(now_ - base, 0.0) if len(regime) else 0.0)
+    for now_, a, log in ((math.log(v + features.EPS_VOLUME), vol,
+                          lambda x: math.log(x + features.EPS_VOLUME)),
+                         (math.log(n + 1), cnt, lambda x: math.log(x + 1))):
+        # the regime's steps whose window traded (a silence is no usual level of zero)
+        usual = [log(window(a, int(s))) for s in regime if window(a, int(s)) > 0]
+        out.append(max(now_ - np.mean(usual), 0.0) if usual else 0.0)
     out.append(window(sv, k) / v if v > 0 else 0.0)
     return out
 
 
-def winsorized(P, first: int, last: int, h: int) -> np.ndarray:
+def winsorized(P, first: int, last: int, h: int, traded: np.ndarray) -> np.ndarray:
     """The bipower products |r_h(s)| |r_h(s - h)| of steps first..last as each entered the
     regime window: capped at CAP times the mean of the (capped) products of the REGIME steps
-    before it, once CAP_MIN of them exist (NaN: no 2h-step history)."""
+    before it, once CAP_MIN of them exist (NaN: no 2h-step history, or no trade in the
+    step's flow window, `traded`: a silence is no market)."""
     steps = np.arange(first, last + 1)
     raw = np.abs(P(steps) - P(steps - h)) * np.abs(P(steps - h) - P(steps - 2 * h))
     out = np.full(len(steps), np.nan)
     for i, s in enumerate(steps):
-        if s - 2 * h < first:
+        if s - 2 * h < first or not traded[i]:
             continue
         before = out[max(0, i - REGIME): i]
         before = before[~np.isnan(before)]
@@ -178,6 +181,22 @@ def test_volume_surprise_against_the_lagged_regime():
     vs = X[:, IDX["volume_surprise_60"]]
     assert math.exp(vs[6119]) == pytest.approx(9.0, rel=0.35)
     assert np.median(vs[3000:5900]) < 0.4
+
+
+def test_a_hole_in_the_data_is_not_a_usual_volume_of_zero_nor_a_calm_market():
+    # trading, a silence as long as the regime window (a halt, a hole in a file), trading
+    # again at the same pace: the first trades after it are as usual as before it
+    ts, p, size, tb = random_walk(9, 9000, gap=1.0, vol=1e-4, p0=30_000)
+    ts[4500:] += REGIME  # the lagged regime window holds the hole and ~300 traded steps
+    X = batch(ts, p, size, tb)
+    after = slice(4500 + FLOW, 4500 + 2 * FLOW)
+    for name in ("volume_surprise_60", "count_surprise_60"):
+        assert np.nanmax(X[after, IDX[name]]) < math.log(2), name  # not 10^8 times "usual"
+    # nor is it a calm market: the yardstick is what the market did when it traded
+    before = slice(4500 - 2 * FLOW, 4500 - FLOW)
+    for name in ("z_1", "z_30"):
+        ratio = np.median(np.abs(X[after, IDX[name]])) / np.median(np.abs(X[before, IDX[name]]))
+        assert 0.5 < ratio < 2, (name, ratio)
 
 
 def test_scaling_prices_leaves_features_unchanged():
