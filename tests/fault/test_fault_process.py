@@ -131,6 +131,12 @@ async def test_sigterm_under_a_backlog_leaves_it_spilled_exits_0_and_the_next_st
     fake, blink, first = setup
     blink.env.update(BLINK_WRITER_QUEUE="1000", BLINK_WRITER_BATCH="100")
     await start(blink, fake)
+    fake.emit(20)  # a stored tape to resume after (else it rests on a batch racing the lock)
+
+    async def stored() -> bool:
+        return (await stored_ids(pg_dsn))[-1:] == [fake.trades[-1].trade_id]
+
+    await wait_until(stored, "the 20 trades stored", limit=30, step=0.2)
     burst = 20_000
     lock = await asyncpg.connect(pg_dsn)
     tx = lock.transaction()
