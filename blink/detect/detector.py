@@ -142,7 +142,7 @@ class Detector:
         `.time` and `.trade_id`, and is read only at ticks and at the last trade."""
         n, model = len(f.ts), self.model
         raw = np.full(n, np.nan)
-        anomalous = np.zeros(n, bool)
+        anomalous = held = np.zeros(n, bool)
         if n == 0:
             return Judged(raw, anomalous)
         if model is not None and f.ready.any():
@@ -151,6 +151,7 @@ class Detector:
             self.metrics.predict_latency.observe(time.perf_counter() - t0)
             self._stream.inc(int(np.count_nonzero(f.ready)))
             anomalous = raw < model.threshold  # NaN (unscored) compares False
+            held = raw < model.release  # the anomalous scores and those holding an event
         buckets = np.floor(f.ts / self.cadence)
         first = np.nan if self._bucket is None else self._bucket
         is_tick = np.diff(buckets, prepend=first) != 0
@@ -159,23 +160,30 @@ class Detector:
             is_tick[:] = False  # a tick nobody reads: no per-tick work (backtests)
         done = 0  # trades before this index went through the event tracker
         for i in np.flatnonzero(is_tick | anomalous).tolist():
-            self._close_stale(f.ts, done, i)
+            self._close_stale(f.ts, held, done, i)
             done = i + 1
             if anomalous[i]:
                 self._anomalous(f, i, float(raw[i]), model)
             else:
                 self._events(self.tracker.advance(float(f.ts[i])))
+                if held[i]:
+                    self.tracker.hold(float(f.ts[i]))
             if is_tick[i]:
                 self._tick(f, i, raw, anomalous, model, trades[i])
-        self._close_stale(f.ts, done, n)
+        self._close_stale(f.ts, held, done, n)
         self._set_latest(f, n - 1, raw, anomalous, model, trades[n - 1])
         return Judged(raw, anomalous)
 
-    def _close_stale(self, ts: np.ndarray, lo: int, hi: int) -> None:
-        """Trades lo..hi-1 are not anomalous: the first one past the gap closes the event."""
+    def _close_stale(self, ts: np.ndarray, held: np.ndarray, lo: int, hi: int) -> None:
+        """Trades lo..hi-1 are not anomalous: those past the release level (`held`) hold the
+        open event; the first one past the gap after them closes it."""
         ev = self.tracker.current
         if ev is None or lo >= hi:
             return
+        for k in (np.flatnonzero(held[lo:hi]) + lo).tolist():
+            if ts[k] - ev.end > self.tracker.gap:
+                break
+            self.tracker.hold(float(ts[k]))
         late = np.flatnonzero(ts[lo:hi] - ev.end > self.tracker.gap)
         if len(late):
             self._events(self.tracker.advance(float(ts[lo + late[0]])))

@@ -1,11 +1,14 @@
 """Anomaly events: consecutive anomalous scores folded into one event (pure, no I/O).
 
 An event starts at the first anomalous score and absorbs every later anomalous score that
-comes less than `gap_seconds` (event time) after the previous one. It ends — and the tracker
-reports it — at the first score (anomalous or not) more than `gap_seconds` after its last
-anomalous score. The peak is the lowest score_raw seen (the most anomalous: score_raw is
-higher = more normal), with the explanation computed at that moment. The live detector and
-the backtest both drive this class.
+comes less than `gap_seconds` (event time) after the previous one; a score past the release
+level (the model's `release`, between its threshold and its usual score) that comes within
+the gap holds it open too (hysteresis: one episode hovering around the threshold is one
+event). It ends — and the tracker reports it —
+at the first score more than `gap_seconds` after the last score that held it. The peak is
+the lowest score_raw seen (the most anomalous: score_raw is higher = more normal), with the
+explanation computed at that moment. The live detector and the backtest both drive this
+class.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from blink.times import iso
 class AnomalyEvent:
     product_id: str
     start: float  # event time (epoch seconds) of the first anomalous score
-    end: float  # event time of the last anomalous score
+    end: float  # event time of the last score that held it open (anomalous, or past RELEASE)
     peak_time: float
     peak_score: float  # lowest score_raw during the event
     threshold: float
@@ -50,6 +53,10 @@ class AnomalyEvent:
 
 
 class EventTracker:
+    """Anomalous scores fold into events: an event starts at an anomalous score and stays
+    open while anomalous scores, or scores past the release level (`hold`), follow each
+    other less than `gap_seconds` apart."""
+
     def __init__(self, product_id: str, gap_seconds: float) -> None:
         self.product_id = product_id
         self.gap = gap_seconds
@@ -76,6 +83,13 @@ class EventTracker:
         if score_raw < ev.peak_score:
             ev.peak_time, ev.peak_score, ev.explanation = ts, score_raw, explain()
         return out
+
+    def hold(self, ts: float) -> None:
+        """A score past the release level, not anomalous: the open event, if still open at
+        `ts`, lasts on to it (no point, no new peak)."""
+        ev = self.current
+        if ev is not None and ts - ev.end <= self.gap:
+            ev.end = ts
 
     def advance(self, ts: float) -> list[tuple[str, AnomalyEvent]]:
         """Event time moved to `ts` (with or without a score): close a stale event."""

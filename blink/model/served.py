@@ -30,6 +30,10 @@ from blink.model.explain import describe
 from blink.model.forest import CompiledForest
 
 QUANTILE_LEVELS = tuple(np.round(np.linspace(0.0, 1.0, 201), 6).tolist())
+# an open anomaly event is held by scores past the release level: RELEASE of the way from
+# the calibration scores' median to the threshold (on the tails' log10 probabilities, whose
+# median is 0, half the threshold: the square root of its probability)
+RELEASE = 0.5
 FOREST = "forest"  # the name of the forest's own term in the explanations
 
 
@@ -92,6 +96,15 @@ class ServedModel:
 
     def is_anomaly(self, raw: float) -> bool:
         return raw < self.threshold
+
+    @cached_property
+    def release(self) -> float:
+        """The score below which an open anomaly event is held (hysteresis, `EventTracker`):
+        RELEASE of the way from the calibration median to the threshold, so the same rule
+        means the same on any scorer's scale (0 for a model without calibration scores)."""
+        cdf = self._cdf
+        median = float(np.interp(0.5, cdf[1], cdf[0])) if cdf else 0.0
+        return median + RELEASE * (self.threshold - median)
 
     def anomaly_score(self, raw: float) -> float:
         """1 - F_cal(raw): 0 = most normal calibration score, 1 = below all of them.

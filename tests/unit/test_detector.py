@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from blink.detect.detector import Detector, NoModel
+from blink.detect.detector import Detector, Featurized, NoModel
 from blink.detect.events import EventTracker
 from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES
-from blink.model.served import ServedModel
+from blink.model.served import RELEASE, ServedModel
 from blink.runtime.metrics import Metrics
 from tests.support.models import Recorder, make_served
 from tests.support.trades import calm, from_arrays
@@ -143,13 +144,76 @@ def test_event_tracker_folds_and_splits_on_the_gap():
         return [{"feature": "ret_1s", "value": 1.0, "z": 9.0}]
 
     seen = []
-    for ts, score, bad in [(0, -0.7, True), (10, -0.8, True), (35, -0.75, True), (50, -0.4, False),
-                           (66, -0.4, False), (100, -0.9, True), (200, -0.4, False)]:
+    for ts, score, bad in [(0, -0.7, True), (10, -0.8, True), (35, -0.75, True), (50, -0.2, False),
+                           (66, -0.2, False), (100, -0.9, True), (200, -0.2, False)]:
         seen += [(kind, ev.start, ev.end, ev.points, ev.peak_score)
                  for kind, ev in tr.observe(ts, score, bad, -0.6, "1", explain)]
     assert seen == [("anomaly_start", 0, 0, 1, -0.7), ("anomaly_end", 0, 35, 3, -0.8),
                     ("anomaly_start", 100, 100, 1, -0.9), ("anomaly_end", 100, 100, 1, -0.9)]
     assert len(calls) == 3  # the two starts and the new peak at t=10
+
+
+def test_scores_past_the_release_level_hold_an_event_open():
+    tr = EventTracker("BTC-USD", gap_seconds=30)
+    seen = []
+    # threshold -0.6, release -0.3: the detector calls hold() for -0.4 and -0.35, not -0.25
+    for ts, score in [(0, -0.7), (25, -0.4), (50, -0.35), (75, -0.8),  # one episode
+                      (90, -0.25), (100, -0.2), (110, -0.7),  # normal again for 35 s
+                      (130, -0.1), (150, -0.1)]:
+        if -0.6 <= score < -0.3:
+            tr.hold(ts)
+        seen += [(kind, ev.start, ev.end, ev.points)
+                 for kind, ev in tr.observe(ts, score, score < -0.6, -0.6, "1", list)]
+    assert seen == [("anomaly_start", 0, 0, 1), ("anomaly_end", 0, 75, 2),
+                    ("anomaly_start", 110, 110, 1), ("anomaly_end", 110, 110, 1)]
+
+
+def test_release_level_is_between_the_usual_score_and_the_threshold(served):
+    assert served.threshold < served.release < 0
+    quantiles = dict(zip(served.train_stats["quantile_levels"],
+                         served.train_stats["score_quantiles"], strict=True))
+    assert served.release == pytest.approx(quantiles[0.5] + RELEASE * (served.threshold
+                                                                      - quantiles[0.5]))
+    # a scorer on another scale (HST's scores sit around -0.5): the same share of the way
+    other = dataclasses.replace(served, threshold=-0.9, train_stats={
+        "quantile_levels": [0.0, 0.5, 1.0], "score_quantiles": [-1.0, -0.5, -0.1]})
+    assert other.release == pytest.approx(-0.7)
+
+
+class FirstColumn:
+    """A scorer whose score_raw is the row's first value (a scripted score)."""
+
+    def score_samples(self, X):
+        return np.atleast_2d(X)[:, 0].copy()
+
+    def score_one(self, x):
+        return float(np.asarray(x)[0])
+
+
+def scripted(det: Detector, scores: list[float], step: float, start: float = 1.7e9):
+    n = len(scores)
+    ts = start + step * np.arange(n)
+    values = np.zeros((n, len(FEATURE_NAMES)))
+    values[:, 0] = scores
+    f = Featurized(ts, np.full(n, 100.0), values, np.ones(n, bool), np.ones(n))
+    det.judge(f, from_arrays(ts, np.full(n, 100.0), np.full(n, 0.01), np.ones(n, bool)))
+
+
+@pytest.mark.parametrize("ticks", [True, False])  # the service's path, and a backtest's
+def test_an_episode_hovering_at_the_threshold_is_one_event(setup, ticks):
+    det, latest, metrics, rec = setup  # event gap 30 s
+    det.keep_rows = ticks  # without rows nor SSE readers no row is a tick
+    det.set_model(ServedModel(FirstColumn(), FEATURE_NAMES, -0.6, "scripted", "1", "", {
+        "quantile_levels": [0.0, 0.5, 1.0], "score_quantiles": [-1.0, 0.0, 0.0]}))
+    assert det.model.release == pytest.approx(-0.3)
+    # anomalous, 50 s past the release level only, anomalous again, then normal
+    scripted(det, [-0.7] + [-0.4] * 5 + [-0.7] + [0.0] * 6, step=10.0)
+    ends = rec.kinds("anomaly_end")
+    assert len(rec.kinds("anomaly_start")) == 1 and len(ends) == 1  # by the gap alone: 2
+    assert ends[0]["points"] == 2
+    # normal scores for longer than the gap split the next episode in two
+    scripted(det, [-0.7] + [-0.2] * 4 + [-0.7] + [0.0] * 6, step=10.0, start=1.7e9 + 1000)
+    assert len(rec.kinds("anomaly_start")) == 3
 
 
 def test_explain_and_anomaly_score(served):
