@@ -96,6 +96,13 @@ The budget is calibrated on the last day, so a market turning wild is alerted on
 budget until its calibration window holds the turmoil; whether those alerts are false is
 what a labelled real family would tell.
 
+Also tried this session and dropped: combining the terms' surprises (the largest plus every
+other term's excess over its 1 % tail, a truncated-product rule for joint evidence): raw
+days 2.2 → 4.2 alerts a day on the per-day split (3.7 with the 10 % tail), series recall
+0.296 → 0.259: the budget holds worse on the heavier-tailed sum. The bars without z_1 (the
+quarter-bar move along the made-up intra-bar path), on the continuous stretches: small F1
+0.309 → 0.363, large unchanged, raw days 3.3 → 3.8 a day.
+
 **The run before (session 5): a second trim pass.** Traced on one bar day (2016-10-08,
 large copy; a script
 printing every fit's tail tables and thresholds): after the −5 % crash injected at 16:00,
