@@ -30,9 +30,11 @@ async def test_start_up_backfills_the_downtime_with_short_rest_pages(rig):
     fake.emit(20)
     await r.assert_complete()
     await r.gaps_closed()
-    (gap,) = await r.gaps()
-    assert (gap["from_id"], gap["to_id"], gap["detected_by"]) == (
-        fake.trades[300].trade_id, fake.trades[2598].trade_id, "startup")
+    # the downtime's gap; on a loaded box the rig's 0.5 s watchdog may also see a stall and
+    # reconnect, which records a gap of its own (filled alike: the tape is complete above)
+    (gap,) = [g for g in await r.gaps() if g["detected_by"] == "startup"]
+    assert (gap["from_id"], gap["to_id"]) == (fake.trades[300].trade_id,
+                                              fake.trades[2598].trade_id)
     assert gap["filled_count"] == 2299 and gap["filled_at"] is not None
 
 
