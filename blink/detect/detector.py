@@ -167,7 +167,7 @@ class Detector:
             else:
                 self._events(self.tracker.advance(float(f.ts[i])))
                 if held[i]:
-                    self.tracker.hold(float(f.ts[i]))
+                    self.tracker.hold(f.ts[i:i + 1])
             if is_tick[i]:
                 self._tick(f, i, raw, anomalous, model, trades[i])
         self._close_stale(f.ts, held, done, n)
@@ -180,10 +180,7 @@ class Detector:
         ev = self.tracker.current
         if ev is None or lo >= hi:
             return
-        for k in (np.flatnonzero(held[lo:hi]) + lo).tolist():
-            if ts[k] - ev.end > self.tracker.gap:
-                break
-            self.tracker.hold(float(ts[k]))
+        self.tracker.hold(ts[lo:hi][held[lo:hi]])
         late = np.flatnonzero(ts[lo:hi] - ev.end > self.tracker.gap)
         if len(late):
             self._events(self.tracker.advance(float(ts[lo + late[0]])))

@@ -17,6 +17,8 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from blink.times import iso
 
 
@@ -84,12 +86,17 @@ class EventTracker:
             ev.peak_time, ev.peak_score, ev.explanation = ts, score_raw, explain()
         return out
 
-    def hold(self, ts: float) -> None:
-        """A score past the release level, not anomalous: the open event, if still open at
-        `ts`, lasts on to it (no point, no new peak)."""
+    def hold(self, times: np.ndarray) -> None:
+        """Scores past the release level, not anomalous, at `times` (ascending): the open
+        event lasts on through them while each comes within the gap of the one before it
+        (no point, no new peak); the first later than that leaves it as it was."""
         ev = self.current
-        if ev is not None and ts - ev.end <= self.gap:
-            ev.end = ts
+        if ev is None or not len(times):
+            return
+        held = np.flatnonzero(np.diff(times, prepend=ev.end) > self.gap)
+        last = (held[0] if len(held) else len(times)) - 1
+        if last >= 0:
+            ev.end = float(times[last])
 
     def advance(self, ts: float) -> list[tuple[str, AnomalyEvent]]:
         """Event time moved to `ts` (with or without a score): close a stale event."""

@@ -161,7 +161,7 @@ def test_scores_past_the_release_level_hold_an_event_open():
                       (90, -0.25), (100, -0.2), (110, -0.7),  # normal again for 35 s
                       (130, -0.1), (150, -0.1)]:
         if -0.6 <= score < -0.3:
-            tr.hold(ts)
+            tr.hold(np.array([ts], float))
         seen += [(kind, ev.start, ev.end, ev.points)
                  for kind, ev in tr.observe(ts, score, score < -0.6, -0.6, "1", list)]
     assert seen == [("anomaly_start", 0, 0, 1), ("anomaly_end", 0, 75, 2),

@@ -43,8 +43,8 @@ def reference(ts, p, size, tb, i, scale=1.0) -> list[float]:
     traded = np.array([window(cnt, int(s)) > 0 for s in range(first, k - LAG + 1)], bool)
     bv = []
     for h in (int(x) for x in H[: features.BV_HORIZONS]):
-        prod = winsorized(P, first, k - LAG, h, traded)[regime - first] if len(regime) else []
-        prod = np.asarray(prod)[~np.isnan(prod)] if len(prod) else np.empty(0)
+        prod = winsorized(P, first, k - LAG, h, traded)[regime - first]
+        prod = prod[~np.isnan(prod)]
         bv.append(math.pi / 2 * prod.mean() if len(prod) else 0.0)
     ref = math.sqrt(bv[2])
     sig = [max(math.sqrt(b), ref * math.sqrt(h / 30)) for b, h in zip(bv, H, strict=False)]
