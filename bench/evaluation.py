@@ -41,7 +41,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import hst, inject, server_metrics
+from bench import hst, inject, moves, server_metrics
 from blink import config
 from blink.backtest import driver, sampling
 from blink.backtest.engine import Backtest
@@ -129,10 +129,12 @@ def replay(chunks: list, settings, kw: dict) -> tuple[list, Backtest]:
     return out, bt
 
 
-def task(job: tuple) -> tuple[tuple, dict, float]:
-    """One input through every detector: job = (key, source); -> (key, per detector
-    (Counts, leads), seconds)."""
-    key, source = job
+def task(job: tuple) -> tuple[list[tuple[tuple, dict]], float]:
+    """One input through every detector: job = (key, source[, {other key: windows}]) ->
+    ([(key, per detector (Counts, leads)), ...], seconds): the same runs judged against the
+    source's windows, and against each other labelling of the same rows (the raw bars are
+    also the `moves` family)."""
+    key, source, *more = job
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         flags = {"data_dir": tmp, **({"alerts_per_day": BUDGETS[key[0]]} if key[0] in BUDGETS
@@ -148,7 +150,9 @@ def task(job: tuple) -> tuple[tuple, dict, float]:
         settings = sampling.plan(settings, kind, rows)
         chunks = list(driver.chunks(data, settings.pair))  # read once, replayed 3 times
         runs = {det: replay(chunks, settings, plugs(det)) for det in DETECTORS}
-    return key, judge(runs, windows), time.perf_counter() - t0
+    judged = [(key, judge(runs, windows))]
+    judged += [(other, judge(runs, labels)) for other, labels in (more[0] if more else {}).items()]
+    return judged, time.perf_counter() - t0
 
 
 def jobs(tmp: Path) -> list[tuple]:
@@ -167,7 +171,8 @@ def jobs(tmp: Path) -> list[tuple]:
             rows, windows = inject.segment(bars, run, None if name == "raw" else name)
             if name == "raw" or windows:
                 path = inject.write(tmp / f"{span}-{name}.csv", header, rows)
-                out.append((("bars", name, span), ("file", path, windows)))
+                also = {("moves", span): moves.label(rows)} if name == "raw" else {}
+                out.append((("bars", name, span), ("file", path, windows), also))
     return out
 
 
@@ -176,8 +181,9 @@ def run_all(todo: list[tuple]) -> tuple[dict, dict]:
     results: dict = {}
     seconds: dict = collections.Counter()
     with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
-        for key, out, took in pool.imap_unordered(task, todo):
-            results[key] = out
+        for judged, took in pool.imap_unordered(task, todo):
+            results.update(judged)
+            key = judged[0][0]
             seconds[key[0]] += took
             print(f"{key}: {took:.0f} s", file=sys.stderr, flush=True)
     return results, dict(seconds)
@@ -190,7 +196,8 @@ def main(argv: list[str]) -> None:
         wanted = set(argv[argv.index("--family") + 1].split(","))
         with tempfile.TemporaryDirectory() as tmp:
             results, _ = run_all([j for j in jobs(Path(tmp))
-                                  if {j[0][0], "/".join(map(str, j[0][:2]))} & wanted])
+                                  if {j[0][0], "/".join(map(str, j[0][:2]))}
+                                  & (wanted | ({"bars/raw"} if "moves" in wanted else set()))])
         print(summary(results), f"\n{time.time() - t0:.0f} s", file=sys.stderr)
         return
     if "--render" in argv:

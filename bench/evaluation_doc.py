@@ -14,8 +14,8 @@ import statistics
 import time
 
 from bench import evaluation as ev
-from bench import hst, inject, server_metrics
-from bench.evaluation_notes import NOTES, TODAY
+from bench import hst, inject, moves, server_metrics
+from bench.evaluation_notes import NOTES, TODAY, measured_today
 from blink.backtest import sampling
 from blink.backtest.evaluation import Counts
 from blink.feeds import synthetic
@@ -167,21 +167,6 @@ def targets(syn, rare, bars, raw, settings) -> tuple[str, list[str]]:
     return "\n".join(out), missed
 
 
-def measured_today(syn, rare, bars, raw) -> dict[str, float]:
-    """The values TODAY freezes (printed by `bench.evaluation` for pasting)."""
-    out = {f"recall_{k}": (lambda w, n: n / w if w else math.nan)(
-        *syn["forest"].by_kind.get(k, [0, 0, []])[:2]) for k in synthetic.KINDS}
-    out.update({"fa_stream rate": syn["forest"].false_per_day,
-                "fa_realistic rate": rare["forest"].false_per_day,
-                "delay_price_jump": _median(syn["forest"].by_kind.get("price_jump",
-                                                                      [0, 0, []])[2]),
-                "delay_flash_crash": _median(syn["forest"].by_kind.get("flash_crash",
-                                                                       [0, 0, []])[2]),
-                "bars_f1": bars["forest"].f1, "bars_margin": bars["forest"].f1
-                - bars["baseline"].f1, "raw_fa": raw["forest"].false_per_day})
-    return {k: round(v, 4) for k, v in out.items()}
-
-
 def render(results: dict, settings, seconds: float, family_seconds: dict,
            load: float | None = None) -> str:
     syn, _ = totals_of(results, lambda k: k[0] == "synthetic")
@@ -289,8 +274,8 @@ def render(results: dict, settings, seconds: float, family_seconds: dict,
             f"{NAMES[d]} {_f(raw[d].false_per_day / per_day, 2)}" for d in DETS) + ".")
         if per_day else "No `alerts_per_day` setting in this core: the ×2 budget check "
         "cannot be made (reported as missed).",
-        leads_line(raw_leads),
-        f"## 5. Plain series: generated server metrics ({len(ev.SERIES_SEEDS)} seeds × "
+        leads_line(raw_leads), moves.section(results),
+        f"## 6. Plain series: generated server metrics ({len(ev.SERIES_SEEDS)} seeds × "
         f"{server_metrics.DAYS} days, 5-minute samples)",
         "`bench/server_metrics.py`: daily cycle, weekend dip, AR(1) noise; labelled `spike` "
         "(one sample, 6–12 sd), `level_shift` (±20–35 %, stays), `drift` (+25–50 % over "

@@ -30,13 +30,13 @@
 static const double HORIZONS[N_H] = {1.0, 5.0, 30.0, 300.0}; /* return horizons, steps */
 #define N_BV 3   /* bipower horizons: the first N_BV of HORIZONS */
 #define H_REF 30 /* the horizon whose bipower anchors the others */
-#define REGIME 1800 /* steps in the regime window */
+#define REGIME 3600 /* steps in the regime window */
 #define LAG 300     /* the regime window ends this many steps before the open step */
 #define CAP 16.0    /* a bipower product enters the regime capped at CAP x the window's mean */
 #define CAP_MIN 600 /* ... once the window holds this many products (= READY) */
 #define FLOW 60     /* steps in the flow window: vol ratio, volume, count, imbalance */
 #define READY 600   /* closed steps before the features are ready */
-#define RING 4096   /* step records kept: > LAG + REGIME + 2 * 300 (power of two) */
+#define RING 8192   /* step records kept: > LAG + REGIME + 2 * 300 (power of two) */
 #define EPS_VOLUME 1e-8 /* added to a volume before its log (one satoshi) */
 #define LEVEL_TAU 600.0 /* robust level L used by R() for non-positive series (steps) */
 #define PI_2 1.5707963267948966

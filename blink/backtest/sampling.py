@@ -7,7 +7,7 @@ instead. With Δ the median interval between consecutive rows (over the first 1,
 
 - **windows**: `scale = SCALE_PER_INTERVAL × Δ` (bars 1/4: one grid step per point of a
   bar's open/low/high/close path, `formats.bars`; series 1: one step per value; on bars z_1
-  is a quarter-bar return, z_300 spans 75 bars, the lagged regime window 450 bars);
+  is a quarter-bar return, z_300 spans 75 bars, the lagged regime window 900 bars);
   `min_history_seconds` is scaled alike;
 - **features**: bars' trade counts and sides are made up (four points per bar, the tick
   rule), so the model uses the price columns and the volume surprise; a plain series has no
