@@ -5,14 +5,18 @@ The injected anomalies ask "does Blink see a planted move?"; this family asks wh
 fixed, simple and blind to every detector (it reads closes only, no volatility estimate, no
 feature of Blink's):
 
-- a minute i OPENS a move when some close within the next MINUTES minutes is at least THETA
-  away from close i (|log(c_j / c_i)| >= THETA, i < j <= i + MINUTES): 2 % within 30 minutes,
-  about three 30-minute standard deviations of BTC in 2017-18 and never reached on the
-  calm 2016 days;
-- the window runs from minute i to the first j that reaches THETA; windows that overlap or
-  touch are merged (one move, one window); its kind is the direction of its first leg.
+- a minute j COMPLETES a move when its close is at least THETA away from the highest (a fall)
+  or lowest (a rise) close of the MINUTES minutes before it: 2 % within 30 minutes, about
+  three 30-minute standard deviations of BTC in 2017-18 and never reached on the calm 2016
+  days;
+- the move's window runs from that high (or low), where the move began, to minute j; windows
+  that overlap are merged (one move, one window: it ends at the last minute completing one);
+  its kind is the direction of its first leg.
 
-Chosen before any detector was run on it and not tuned afterwards. The same rows feed the
+The threshold and span were chosen before any detector was run on it and not tuned since. A
+first version opened a window at the EARLIEST minute from which 2 % was reached within 30
+minutes, so a sharp move's window began up to 30 flat minutes before it (its unit test showed
+it; every delay was inflated by it): now it begins at the move's last high or low. The same rows feed the
 `raw` family (where every alert counts as a false alarm); here an alert overlapping a move is a
 detection, and delay is measured from the minute the move began (so a slow move is "late"
 until it has moved enough to be seen: the delays are honest, not flattering).
@@ -38,18 +42,21 @@ def label(rows: list[list[str]], theta: float = THETA, minutes: int = MINUTES
         return []
     t = np.array([_ts(r[0]) for r in rows])
     lc = np.log(np.array([float(r[4]) for r in rows]))
-    ends = np.searchsorted(t, t + minutes * 60.0, side="right")
+    starts = np.searchsorted(t, t - minutes * 60.0, side="left")
     found: list[list] = []
-    for i in range(len(t)):
-        leg = lc[i + 1:ends[i]] - lc[i]
-        hit = np.flatnonzero(np.abs(leg) >= theta)
-        if not len(hit):
+    for j in range(1, len(t)):
+        back = lc[starts[j]:j]
+        if not len(back):
             continue
-        j = i + 1 + int(hit[0])
+        fall, rise = lc[j] - back.max(), lc[j] - back.min()  # from the last high / low
+        if max(-fall, rise) < theta:
+            continue
+        last = back[::-1]  # the LAST high / low: a flat stretch before a move is not in it
+        i = j - 1 - int(np.argmax(last) if -fall >= rise else np.argmin(last))
         if found and t[i] <= found[-1][1]:
-            found[-1][1] = max(found[-1][1], t[j])
+            found[-1][1] = t[j]
         else:
-            found.append([t[i], t[j], "rise" if leg[hit[0]] > 0 else "fall"])
+            found.append([t[i], t[j], "fall" if -fall >= rise else "rise"])
     return [Window(float(a), float(b), f"move_{kind}") for a, b, kind in found]
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import evaluation, hst, inject, server_metrics
+from bench import evaluation, hst, inject, moves, server_metrics
 from blink import config
 from blink.backtest.evaluation import Window
 
@@ -97,3 +97,23 @@ def test_server_metric_series_is_seeded_and_labelled():
     assert len(rows) == 6 * 86400 / server_metrics.STEP
     assert {w.kind for w in windows} <= set(server_metrics.KINDS)
     assert all(w.start >= rows[0][0] + server_metrics.FIRST_HOUR * 3600 for w in windows)
+
+
+def test_real_moves_are_labelled_from_the_minute_they_start_to_the_minute_they_get_there():
+    closes = [100.0] * 120
+    for i in range(20):  # a 3 % fall over minutes 30..50, then flat
+        closes[30 + i] = 100.0 * (1 - 0.03 * (i + 1) / 20)
+    closes[50:] = [97.0] * 70
+    closes[100] = 98.5  # a 1.5 % wiggle: no move
+    rows = [[f"2020-01-01T{m // 60:02d}:{m % 60:02d}:00Z", "0", "0", "0", f"{c:.4f}", "1"]
+            for m, c in enumerate(closes)]
+    found = moves.label(rows)
+    assert len(found) == 1 and found[0].kind == "move_fall"
+    t0 = inject._ts(rows[0][0])
+    # from the last high before the fall (minute 29, not the flat half hour before it) to
+    # the last minute that closes 2 % below a high of the 30 minutes before it (the flat
+    # minutes at 97 after the fall still do while the fall's minute-36 close, 98.95, is in
+    # their look-back: up to minute 66)
+    assert found[0].start == t0 + 29 * 60
+    assert found[0].end == t0 + 66 * 60
+    assert moves.label(rows[:40]) == []  # the fall's first 1.5 % only
