@@ -16,10 +16,11 @@ feature of Blink's):
 The threshold and span were chosen before any detector was run on it and not tuned since. A
 first version opened a window at the EARLIEST minute from which 2 % was reached within 30
 minutes, so a sharp move's window began up to 30 flat minutes before it (its unit test showed
-it; every delay was inflated by it): now it begins at the move's last high or low. The same rows feed the
-`raw` family (where every alert counts as a false alarm); here an alert overlapping a move is a
-detection, and delay is measured from the minute the move began (so a slow move is "late"
-until it has moved enough to be seen: the delays are honest, not flattering).
+it; every delay was inflated by it): now it begins at the move's last high or low. The same
+rows feed the `raw` family (where every alert counts as a false alarm); here an alert
+overlapping a move is a detection, and delay is measured from the minute the move began (so a
+slow move is "late" until it has moved enough to be seen: the delays are honest, not
+flattering).
 """
 
 from __future__ import annotations
