@@ -1,6 +1,7 @@
 """Build script for Blink's C kernels (everything else is declared in pyproject.toml).
 
-- `blink._features`: the rolling feature engine's state machine (`blink/features.py` wraps it);
+- `blink._features`: the rolling feature engine (`blink/features.py` wraps it): its state machine
+  in `blink/_features_engine.h`, the Python type and module in `blink/_features.c`;
 - `blink.model._forest`: the compiled IsolationForest walk (`blink/model/forest.py` wraps it);
 - `blink.model._grow`: the isolation-forest builder (`blink.model.forest.grow` wraps it);
 - `blink.model._tails`: the calibrated tails' scorer (`blink/model/tails.py` wraps it).
@@ -17,12 +18,12 @@ FLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-Werror=implicit-function-decla
 SHARED = ["blink/_cbuffer.h"]  # buffers and module set-up, included by every kernel
 
 
-def kernel(name: str, source: str) -> Extension:
-    return Extension(name, [source], depends=SHARED, extra_compile_args=FLAGS)
+def kernel(name: str, source: str, *headers: str) -> Extension:
+    return Extension(name, [source], depends=[*SHARED, *headers], extra_compile_args=FLAGS)
 
 
 setup(ext_modules=[
-    kernel("blink._features", "blink/_features.c"),
+    kernel("blink._features", "blink/_features.c", "blink/_features_engine.h"),
     kernel("blink.model._forest", "blink/model/_forest.c"),
     kernel("blink.model._grow", "blink/model/_grow.c"),
     kernel("blink.model._tails", "blink/model/_tails.c"),

@@ -2,8 +2,9 @@
 
 `FeatureEngine.update(ts, price, size, taker_buy)` folds one trade in O(1) (plus O(1) per grid
 step crossed); `values()` reads the features after the newest trade. The state machine is C
-(`blink/_features.c`, `Engine`); `batch(...)` runs the very same engine over arrays
-(`Engine.run`, one C loop), so training and serving cannot diverge. docs/features.md has every
+(`blink/_features_engine.h`, the `Engine` type in `blink/_features.c`); `batch(...)` runs the
+very same engine over arrays (`Engine.run`, one C loop), so training and serving cannot
+diverge. docs/features.md has every
 formula; in short, on an event-time grid of step g = `scale` seconds (k = the newest trade's
 step, P_s the closing log price of step s, R() the return rule below):
 
