@@ -66,7 +66,10 @@ DEMO_BUDGET = 100.0
 # 5.3 a day): at the default budget of 2 a day at most ~2 of its ~5 daily anomalies can alert
 # (the budget counts every event, true or false), so recall there is capped by the budget
 RARE_BUDGET = round(86400.0 / (sum(RARE_SPACING) / 2), 1)
-BUDGETS = {"synthetic": DEMO_BUDGET, "rare-own": RARE_BUDGET}  # family -> alerts_per_day
+# the real moves also at one step up the knob (`moves-knob`): what a budget of 3 a day buys
+KNOB_BUDGET = 3.0
+BUDGETS = {"synthetic": DEMO_BUDGET, "rare-own": RARE_BUDGET,  # family -> alerts_per_day
+           "moves-knob": KNOB_BUDGET}
 SERIES_SEEDS = (1, 2, 3, 4)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PROCESSES = 2
@@ -173,6 +176,9 @@ def jobs(tmp: Path) -> list[tuple]:
                 path = inject.write(tmp / f"{span}-{name}.csv", header, rows)
                 also = {("moves", span): moves.label(rows)} if name == "raw" else {}
                 out.append((("bars", name, span), ("file", path, windows), also))
+                if name == "raw":
+                    out.append((("moves-knob", span), ("file", path, also[("moves", span)]),
+                                {("raw-knob", span): []}))
     return out
 
 
@@ -197,7 +203,8 @@ def main(argv: list[str]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             results, _ = run_all([j for j in jobs(Path(tmp))
                                   if {j[0][0], "/".join(map(str, j[0][:2]))}
-                                  & (wanted | ({"bars/raw"} if "moves" in wanted else set()))])
+                                  & (wanted | ({"bars/raw", "moves-knob"} if "moves" in wanted
+                                               else set()))])
         print(summary(results), f"\n{time.time() - t0:.0f} s", file=sys.stderr)
         return
     if "--render" in argv:

@@ -80,4 +80,21 @@ def section(results: dict) -> str:
         "estimate): on a wild day every 2 % swing is a window, and a detector that measures "
         "moves against the current volatility, as Blink's features do, is judged here against "
         "a trader's chart, not against its own yardstick.",
-        family_table(found), kind_table(found), misses(found), leads_line(leads)])
+        family_table(found), kind_table(found), misses(found), leads_line(leads), knob(results)])
+
+
+def knob(results: dict) -> str:
+    """The same moves and raw days at the evaluation's KNOB_BUDGET (`moves-knob`, `raw-knob`)."""
+    from bench.evaluation import KNOB_BUDGET
+    from bench.evaluation_doc import NAMES, family_table, totals_of
+
+    found, _ = totals_of(results, lambda k: k[0] == "moves-knob")
+    raw, _ = totals_of(results, lambda k: k[0] == "raw-knob")
+    if not found["forest"].windows:
+        return ""
+    return "\n\n".join([
+        f"**The knob.** The same moves with `alerts_per_day` = {KNOB_BUDGET:g} instead of the "
+        "default (the user's setting: more alerts, more of them on moves):",
+        family_table(found),
+        f"All alerts a day on the raw days at {KNOB_BUDGET:g} a day: " + ", ".join(
+            f"{NAMES[d]} {raw[d].false_per_day:.1f}" for d in raw) + "."])
