@@ -68,7 +68,7 @@ def section(results: dict) -> str:
     found, leads = totals_of(results, lambda k: k[0] == "moves")
     if not found:
         return "## 5. Real moves on the raw days\n\nNot run."
-    return "\n\n".join([
+    return "\n\n".join(part for part in [
         "## 5. Real moves on the raw days (an objective rule)",
         "The raw days of §4, now with the moves a trader would call abnormal labelled by a "
         f"fixed rule (`bench/moves.py`, chosen before any detector ran on it): a move of at "
@@ -80,7 +80,8 @@ def section(results: dict) -> str:
         "estimate): on a wild day every 2 % swing is a window, and a detector that measures "
         "moves against the current volatility, as Blink's features do, is judged here against "
         "a trader's chart, not against its own yardstick.",
-        family_table(found), kind_table(found), misses(found), leads_line(leads), knob(results)])
+        family_table(found), kind_table(found), misses(found), leads_line(leads), knob(results)]
+        if part)
 
 
 def knob(results: dict) -> str:
