@@ -66,17 +66,18 @@ def section(results: dict) -> str:
     from bench.evaluation_doc import family_table, kind_table, leads_line, misses, totals_of
 
     found, leads = totals_of(results, lambda k: k[0] == "moves")
-    if not found:
+    if not found["forest"].windows:
         return "## 5. Real moves on the raw days\n\nNot run."
     return "\n\n".join(part for part in [
         "## 5. Real moves on the raw days (an objective rule)",
         "The raw days of §4, now with the moves a trader would call abnormal labelled by a "
-        f"fixed rule (`bench/moves.py`, chosen before any detector ran on it): a move of at "
-        f"least {math.expm1(THETA) * 100:.0f} % close to close within {MINUTES} minutes, its "
-        "window from the minute it starts to the minute it gets there, overlapping windows "
-        "merged. None on the calm 2016 stretch. An alert overlapping a move is a detection; "
-        "every other alert is a false alarm; delay counts from the minute the move began, so a "
-        "move that builds slowly is late by construction. The rule is absolute (no volatility "
+        f"fixed rule (`bench/moves.py`; its threshold and span chosen before any detector ran "
+        f"on it): a close at least {math.expm1(THETA) * 100:.0f} % away from the high (a fall) "
+        f"or low (a rise) of the {MINUTES} minutes before it completes a move; its window runs "
+        "from that high or low to the last minute completing it, overlapping windows merged. "
+        "None on the calm 2016 stretch. An alert overlapping a move is a detection; every "
+        "other alert is a false alarm; delay counts from the minute the move began, so a move "
+        "that builds slowly is late by construction. The rule is absolute (no volatility "
         "estimate): on a wild day every 2 % swing is a window, and a detector that measures "
         "moves against the current volatility, as Blink's features do, is judged here against "
         "a trader's chart, not against its own yardstick.",

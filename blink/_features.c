@@ -286,6 +286,7 @@ PyMODINIT_FUNC PyInit__features(void)
         PyModule_AddIntConstant(m, "LAG", LAG) < 0 ||
         add_float(m, "CAP", CAP) < 0 || PyModule_AddIntConstant(m, "CAP_MIN", CAP_MIN) < 0 ||
         PyModule_AddIntConstant(m, "FLOW", FLOW) < 0 ||
+        PyModule_AddIntConstant(m, "RECENT", RECENT) < 0 ||
         PyModule_AddIntConstant(m, "READY", READY) < 0 ||
         PyModule_AddIntConstant(m, "RING", RING) < 0 ||
         add_float(m, "EPS_VOLUME", EPS_VOLUME) < 0 || add_float(m, "LEVEL_TAU", LEVEL_TAU) < 0 ||

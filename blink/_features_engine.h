@@ -15,8 +15,10 @@
  * product enters the regime window capped at CAP times the window's mean product (once the
  * window holds CAP_MIN): a run of anomalous steps, which bipower alone does not resist, cannot
  * raise the yardstick of the hours after it more than a little. A step whose flow window had
- * no trade (a halt, a hole in a file) enters none of the regime sums. Every trade
- * costs O(1); each step crossed costs O(1) (empty steps included).
+ * no trade (a halt, a hole in a file) enters none of the regime sums. The trade count is
+ * measured against the RECENT steps before the flow window instead (a surge against the
+ * minutes before it), a window a silence empties. Every trade costs O(1); each step crossed
+ * costs O(1) (empty steps included).
  *
  * The features after a trade are read as if its step closed now (so the value after the last
  * trade of a step is that step's grid value): see FEATURE_NAMES in blink/features.py.
@@ -38,6 +40,8 @@ static const double HORIZONS[N_H] = {1.0, 5.0, 30.0, 300.0}; /* return horizons,
 #define CAP 16.0    /* a bipower product enters the regime capped at CAP x the window's mean */
 #define CAP_MIN 600 /* ... once the window holds this many products (= READY) */
 #define FLOW 60     /* steps in the flow window: vol ratio, volume, count, imbalance */
+#define RECENT 300  /* the count's yardstick: the flow windows ending in the RECENT steps
+                       before the open flow window (a surge against the minutes before it) */
 #define READY 600   /* closed steps before the features are ready */
 #define RING 8192   /* step records kept: > LAG + REGIME + 2 * 300 (power of two) */
 #define EPS_VOLUME 1e-8 /* added to a volume before its log (one satoshi) */
@@ -62,8 +66,11 @@ typedef struct {
     long long first, open; /* absolute step numbers: the first trade's, the newest trade's */
     double o_vol, o_cnt, o_sv;               /* the open step so far */
     double f_vol, f_cnt, f_sv, f_r2;         /* closed steps (open - FLOW, open - 1] */
-    double g_prod[N_BV], g_lv, g_ln;         /* closed steps (open-LAG-REGIME, open-LAG] */
-    Py_ssize_t g_nprod[N_BV], g_nlv, g_nln; /* regime steps with a product / volume / trade */
+    double g_prod[N_BV], g_lv;              /* closed steps (open-LAG-REGIME, open-LAG] */
+    Py_ssize_t g_nprod[N_BV], g_nlv;        /* regime steps with a product / volume */
+    double c_ln;                /* closed steps (open-FLOW-RECENT, open-FLOW], from c_from on */
+    Py_ssize_t c_nln;           /* ... how many */
+    long long c_from;           /* the first step whose flow window is past the last silence */
     Py_ssize_t g_pos[N_BV], f_pos; /* positive terms in the sums: none = exactly zero */
     double t0, t, p, lp, p0, lp0, level;
     int busy; /* run() is folding with the GIL released: no other call may touch the state */
@@ -128,9 +135,13 @@ static void regime_add(Engine *e, Step *s, double sign)
     if (!isnan(s->lv)) {
         e->g_lv = (e->g_nlv += (Py_ssize_t)sign) ? e->g_lv + sign * s->lv : 0.0;
     }
-    if (!isnan(s->ln)) {
-        e->g_ln = (e->g_nln += (Py_ssize_t)sign) ? e->g_ln + sign * s->ln : 0.0;
-    }
+}
+
+/* Add (sign +1) or drop (-1) a closed step in the count's recent window. */
+static void recent_add(Engine *e, const Step *s, double sign)
+{
+    if (!isnan(s->ln))
+        e->c_ln = (e->c_nln += (Py_ssize_t)sign) ? e->c_ln + sign * s->ln : 0.0;
 }
 
 /* Close the open step j and open j + 1 (carrying the price). */
@@ -179,6 +190,19 @@ static void close_step(Engine *e)
         regime_add(e, at(e, in), 1.0);
     if (in - REGIME >= e->first)
         regime_add(e, at(e, in - REGIME), -1.0);
+    /* the count's recent window of step j + 1: add j + 1 - FLOW, drop j + 1 - FLOW - RECENT;
+       a silence (a flow window without a trade) empties it: the windows that overlap it are
+       no yardstick of activity (trading resuming after a halt or a hole is not a surge) */
+    if (isnan(s->ln)) {
+        e->c_ln = 0.0;
+        e->c_nln = 0;
+        e->c_from = j + FLOW;
+    }
+    long long c = j + 1 - FLOW;
+    if (c >= e->first && c >= e->c_from)
+        recent_add(e, at(e, c), 1.0);
+    if (c - RECENT >= e->first && c - RECENT >= e->c_from)
+        recent_add(e, at(e, c - RECENT), -1.0);
     e->open = j + 1;
     e->o_vol = e->o_cnt = e->o_sv = 0.0;
 }
@@ -261,7 +285,7 @@ static void features(const Engine *e, double *out)
     double vol = e->f_vol + e->o_vol, cnt = e->f_cnt + e->o_cnt;
     x = e->g_nlv ? log(vol + EPS_VOLUME) - e->g_lv / (double)e->g_nlv : 0.0;
     out[5] = x > 0 ? x : 0.0;
-    x = e->g_nln ? log(cnt + 1.0) - e->g_ln / (double)e->g_nln : 0.0;
+    x = e->c_nln ? log(cnt + 1.0) - e->c_ln / (double)e->c_nln : 0.0;
     out[6] = x > 0 ? x : 0.0;
     out[7] = vol > 0 ? (e->f_sv + e->o_sv) / vol : 0.0;
 }

@@ -15,9 +15,10 @@ step, P_s the closing log price of step s, R() the return rule below):
   max(sqrt(BV_h), sigma_30 sqrt(h/30)).
 - ``volratio_60`` = max(0, 1/2 log(mean r_1^2 over the last FLOW steps / sigma_1^2)): a
   volatility burst, as log of "short volatility / usual".
-- ``volume_surprise_60`` = max(0, log(V_60 + 1e-8) - regime mean of log(V_60 + 1e-8)) and
-  ``count_surprise_60`` the same on trade counts (log(N_60 + 1)): activity against its own
-  lagged regime.
+- ``volume_surprise_60`` = max(0, log(V_60 + 1e-8) - regime mean of log(V_60 + 1e-8)):
+  volume against its own lagged regime; ``count_surprise_60`` the same on trade counts
+  (log(N_60 + 1)) against the RECENT steps before the flow window: a surge of activity
+  (none of those windows overlapping a silence).
 - ``imbalance_60`` = (taker-buy - taker-sell volume) / volume over the last FLOW steps.
 
 R(a, b) = log(a / b) for positive prices; a pair with a value <= 0 (metric series) gets
@@ -44,6 +45,7 @@ from blink._features import (  # noqa: F401 (re-exported)
     LEVEL_TAU,
     N_FEATURES,
     READY,
+    RECENT,  # the count's yardstick: the RECENT steps before the flow window
     REGIME,
     RING,
     Engine,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from blink.features import WINDOWS
+from blink.features import RECENT, WINDOWS
 
 
 def duration(seconds: float) -> str:
@@ -43,7 +43,8 @@ def describe(feature: str, value: float | None, scale: float = 1.0) -> str:
     if feature == "volume_surprise_60":
         return f"{span} volume {_times(value)} its usual"
     if feature == "count_surprise_60":
-        return f"{span} trade count {_times(value)} its usual"
+        before = duration(RECENT * scale).replace("-", " ")  # "the 5 min before"
+        return f"{span} trade count {_times(value)} the {before} before"
     if feature == "imbalance_60":
         side = "buys" if value >= 0 else "sells"
         return f"{span} flow {50 * (1 + abs(value)):.0f}% taker {side}"

@@ -240,5 +240,6 @@ def test_explanations_in_a_traders_words():
     assert describe("z_300", 2.0, scale=15.0).startswith("75-min return")
     assert describe("volume_surprise_60", math.log(9.0)) == "1-min volume 9.0× its usual"
     assert describe("volratio_60", math.log(12.0)) == "1-min volatility 12× its usual"
-    assert describe("count_surprise_60", math.log(3.0)) == "1-min trade count 3.0× its usual"
+    assert describe("count_surprise_60", math.log(3.0)) == \
+        "1-min trade count 3.0× the 5 min before"
     assert describe("imbalance_60", -0.7) == "1-min flow 85% taker sells"

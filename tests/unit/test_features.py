@@ -59,11 +59,17 @@ def reference(ts, p, size, tb, i, scale=1.0) -> list[float]:
     x = 0.5 * math.log(mean / sig[0] ** 2) if sig[0] > 0 and mean > 0 else 0.0
     out.append(max(x, 0.0))
     v, n = window(vol, k), window(cnt, k)
-    for now_, a, log in ((math.log(v + features.EPS_VOLUME), vol,
-                          lambda x: math.log(x + features.EPS_VOLUME)),
-                         (math.log(n + 1), cnt, lambda x: math.log(x + 1))):
-        # the regime's steps whose window traded (a silence is no usual level of zero)
-        usual = [log(window(a, int(s))) for s in regime if window(a, int(s)) > 0]
+    # the count's yardstick: the RECENT steps before the flow window, none whose window
+    # overlaps a silence (a closed step whose own window had no trade)
+    silent = [s for s in range(first, k) if window(cnt, s) == 0]
+    since = silent[-1] + FLOW if silent else first
+    recent = np.arange(max(first, since, k - FLOW - features.RECENT + 1), k - FLOW + 1)
+    for now_, a, log, steps in ((math.log(v + features.EPS_VOLUME), vol,
+                                 lambda x: math.log(x + features.EPS_VOLUME), regime),
+                                (math.log(n + 1), cnt, lambda x: math.log(x + 1), recent)):
+        # volume: the regime's steps; count: the RECENT steps before the flow window; of
+        # those, the steps whose window traded (a silence is no usual level of zero)
+        usual = [log(window(a, int(s))) for s in steps if window(a, int(s)) > 0]
         out.append(max(now_ - np.mean(usual), 0.0) if usual else 0.0)
     out.append(window(sv, k) / v if v > 0 else 0.0)
     return out
@@ -342,3 +348,20 @@ def test_run_refuses_bad_buffers_and_leaves_the_state_alone():
         FeatureEngine(scale=0)
 
 
+
+
+def test_trade_count_surprise_is_a_surge_against_the_minutes_before():
+    # 2 trades/s for an hour, then 8/s from then on: one minute into the step the count reads
+    # 4x the minutes before it; once those minutes are the new pace too (FLOW + RECENT
+    # steps), it reads as usual again (the long regime would call it 4x for an hour)
+    rng = np.random.default_rng(12)
+    calm = 1.7e9 + np.cumsum(rng.exponential(0.5, 7200))
+    busy = calm[-1] + np.cumsum(rng.exponential(0.125, 8 * 900))
+    ts = np.concatenate([calm, busy])
+    p = 30_000 * np.exp(np.cumsum(rng.normal(0, 1e-4, len(ts))))
+    X = batch(ts, p, rng.lognormal(-4, 1, len(ts)), rng.random(len(ts)) < 0.5)
+    cs = X[:, IDX["count_surprise_60"]]
+    at = np.searchsorted(ts, calm[-1] + np.array([FLOW, FLOW + features.RECENT + 60.0, 900.0]))
+    assert math.exp(cs[at[0]]) == pytest.approx(4.0, rel=0.25)
+    assert cs[at[1]:at[2]].max() < math.log(1.5)
+    assert np.median(cs[np.searchsorted(ts, calm[0] + 1800):len(calm)]) < 0.3
