@@ -2,9 +2,11 @@
 
 `river` is a DEV dependency: only `bench` imports this module, never `blink`.
 
-What it is fed: the SAME feature vectors the backtest computes for the forest
-(`blink.features.FEATURE_NAMES`, whatever the feature engine gives), so the comparison is one of
-detectors on equal information, and it follows the feature set when the detector core changes.
+What it is fed: the SAME columns the forest uses (`trainer.used_columns`: every feature live,
+the price columns and the volume on 1-minute bars, the price columns on a plain series), so
+the comparison is one of detectors on equal information, and it follows the feature set when
+the detector core changes. (Until session 8 it took the whole vector: on bars it also split on
+the made-up trade count and imbalance, and its figures moved when the count's definition did.)
 HST splits each feature's range at random and weighs features by the width of their range, so
 every column is min-max scaled on the training rows first (river's own advice: a
 `MinMaxScaler` in front); a value outside the training range simply falls in the outer half.
@@ -22,8 +24,8 @@ schedule, the threshold rule, the event folding and the scored span are the fore
 - **serve**: river's `score_one` walks 25 Python trees per row (~60 µs); every trade of a day
   is scored, so the learnt trees are copied into arrays and walked for all rows at once by
   `Scorer` — the same walk (mass × 2^depth, stop below `size_limit`), the same normalisation
-  (`tests/unit/test_bench_hst.py` pins it equal to `score_one`). score_raw = −(river's score):
-  lower = more anomalous, as everywhere in Blink.
+  (`tests/unit/test_bench_evaluation.py` pins it equal to `score_one`). score_raw = −(river's
+  score): lower = more anomalous, as everywhere in Blink.
 
 Not done: HST's native mode learns every row online (learn after score). Retraining on the same
 schedule as the forest is what keeps the three columns of the evaluation comparable, and the
@@ -38,7 +40,7 @@ import numpy as np
 
 from blink.features import FEATURE_NAMES
 from blink.model import served
-from blink.model.trainer import SAMPLE_ROWS, FitResult
+from blink.model.trainer import SAMPLE_ROWS, FitResult, used_columns
 
 N_TREES, HEIGHT = 25, 8  # the paper's 25 trees; river's default height (2^9 - 1 nodes a tree)
 LEARN_ROWS = 1024
@@ -50,14 +52,16 @@ class Scorer:
 
     def __init__(self, feature: np.ndarray, threshold: np.ndarray, r_mass: np.ndarray,
                  height: int, size_limit: float, max_score: float, lo: np.ndarray,
-                 span: np.ndarray) -> None:
+                 span: np.ndarray, columns: np.ndarray | None = None) -> None:
         self.feature, self.threshold, self.r_mass = feature, threshold, r_mass
         self.height, self.size_limit, self.max_score = height, size_limit, max_score
         self.lo, self.span = lo, span
         self.n_features = len(lo)
+        self.columns = columns  # of the rows it is handed (None: all of them)
 
     @classmethod
-    def from_river(cls, model, lo: np.ndarray, span: np.ndarray) -> Scorer:
+    def from_river(cls, model, lo: np.ndarray, span: np.ndarray,
+                   columns: np.ndarray | None = None) -> Scorer:
         n = 2 ** (model.height + 1) - 1
         shape = (len(model.trees), n)
         feature, threshold = np.zeros(shape, np.int64), np.zeros(shape)
@@ -71,10 +75,11 @@ class Scorer:
                     feature[t, i], threshold[t, i] = node.feature, node.threshold
                     stack += [(node.children[0], 2 * i + 1), (node.children[1], 2 * i + 2)]
         return cls(feature, threshold, r_mass, model.height, model.size_limit,
-                   float(model._max_score), lo, span)
+                   float(model._max_score), lo, span, columns)
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
-        X = (np.atleast_2d(np.asarray(X, dtype=np.float64)) - self.lo) / self.span
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        X = ((X if self.columns is None else X[:, self.columns]) - self.lo) / self.span
         flat, base = X.ravel(), np.arange(len(X)) * X.shape[1]
         total = np.zeros(len(X))
         for t in range(len(self.feature)):
@@ -131,14 +136,15 @@ def fit(data, settings, feature_names=FEATURE_NAMES, ts=None) -> FitResult:
     X, times = _rows(data, settings)
     times = times if times is not None else ts
     step = max(1, -(-len(X) // LEARN_ROWS))
-    sample = X[::step]
+    columns = np.asarray(used_columns(feature_names, settings), np.int64)
+    sample = X[::step][:, columns]
     lo, hi = sample.min(axis=0), sample.max(axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
     model = HalfSpaceTrees(n_trees=N_TREES, height=HEIGHT, window_size=len(sample),
                            seed=settings.random_state)
     for row in ((sample - lo) / span).tolist():
         model.learn_one(dict(enumerate(row)))
-    scorer = Scorer.from_river(model, lo, span)
+    scorer = Scorer.from_river(model, lo, span, columns)
     # the threshold on at most SAMPLE_ROWS rows evenly spaced through the window, as the
     # forest's (`trainer.SAMPLE_ROWS`): a 12-hour window of ticks is ~200,000 rows
     pick = np.linspace(0, len(X) - 1, min(len(X), SAMPLE_ROWS)).round().astype(np.int64)

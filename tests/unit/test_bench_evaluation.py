@@ -42,6 +42,18 @@ def test_hst_fit_serves_a_threshold_by_the_alert_budget():
     assert served.score(30 * np.ones((1, 4)))[0] < served.threshold  # far out: anomalous
 
 
+def test_hst_is_fed_the_columns_the_forest_uses():
+    # on bars the forest leaves out the made-up trade count and imbalance: so does HST
+    settings = dataclasses.replace(config.Settings(), alerts_per_day=500.0,
+                                   model_features=("a", "c"))
+    X = np.random.default_rng(8).standard_normal((3000, 4))
+    served = hst.serve(hst.fit(X, settings, ("a", "b", "c", "d")), "1", 0.0)
+    assert served.forest.columns.tolist() == [0, 2] and served.forest.n_features == 2
+    Y = X.copy()
+    Y[:, [1, 3]] = 1e6  # what it does not use cannot move its scores
+    np.testing.assert_array_equal(served.score(Y), served.score(X))
+
+
 def _run(first: float, last: float, events):
     scored = [SimpleNamespace(ts=t, score_raw=None if t < first else -0.5)
               for t in np.arange(0.0, last + 1, 10.0)]
