@@ -15,7 +15,7 @@ import time
 
 from bench import evaluation as ev
 from bench import hst, inject, moves, server_metrics
-from bench.evaluation_notes import NOTES, TODAY, measured_today
+from bench.evaluation_notes import NOTES, TODAY
 from blink.backtest import sampling
 from blink.backtest.evaluation import Counts
 from blink.feeds import synthetic
@@ -110,8 +110,9 @@ def budget_text(settings) -> tuple[float | None, str]:
                   "window; it fixes a share of rows, not alerts a day)")
 
 
-def targets(syn, rare, bars, raw, settings, moved=None) -> tuple[str, list[str]]:
-    """The targets table and the list of targets missed by the forest."""
+def targets(syn, rare, bars, raw, settings, moved=None) -> tuple[str, list[str], dict]:
+    """The targets table, the list of targets missed by the forest, and the forest's values
+    of the targets TODAY freezes (printed in the doc for pasting)."""
     per_day, _ = budget_text(settings)
     f, b = bars["forest"], bars["baseline"]
     rows: list[tuple] = []  # (what, target, key, measured per detector, met)
@@ -168,7 +169,8 @@ def targets(syn, rare, bars, raw, settings, moved=None) -> tuple[str, list[str]]
             missed.append(f"{what}: {_f(vals['forest'], d)} (target {target})")
     out.append("| trade → score p99, backtest speed | see [benchmarks.md](benchmarks.md) "
                "(`make bench`) | | | | | |")
-    return "\n".join(out), missed
+    measured = {key: round(vals["forest"], 4) for _, _, key, vals, _, _ in rows if key in TODAY}
+    return "\n".join(out), missed, measured
 
 
 def render(results: dict, settings, seconds: float, family_seconds: dict,
@@ -183,7 +185,7 @@ def render(results: dict, settings, seconds: float, family_seconds: dict,
                for name in inject.SETS}
     spans = sorted({k[2] for k in results if k[0] == "bars"})
     moved, _ = totals_of(results, lambda k: k[0] == "moves")
-    table, missed = targets(syn, rare, bars, raw, settings, moved)
+    table, missed, measured = targets(syn, rare, bars, raw, settings, moved)
     per_day, budget = budget_text(settings)
     raw_rows = []
     for span in spans:
@@ -201,7 +203,7 @@ def render(results: dict, settings, seconds: float, family_seconds: dict,
               "run, on 2 cores." if load is not None else "")
     import json
 
-    frozen = json.dumps(measured_today(syn, rare, bars, raw))
+    frozen = json.dumps(measured)
     return "\n\n".join([
         "# Evaluation: how well Blink detects",
         f"Produced by `make evaluate` (`python -m bench.evaluation`; no network) on "

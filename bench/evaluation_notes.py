@@ -6,11 +6,6 @@ the tables around it are this run's.
 
 from __future__ import annotations
 
-import math
-import statistics
-
-from blink.feeds import synthetic
-
 # measured by this harness on main 860d7fc (see the module docstring); None: not measured
 TODAY: dict[str, float | None] = {
     'recall_price_jump': 0.3838,
@@ -334,19 +329,3 @@ on series recall (0.315 → 0.074): half-models flag the drift of a nonstationar
 (4.8 → 2.9 a day). The same with the alert-level trim: bars large F1 0.391, raw days
 2.7 a day."""
 
-
-def measured_today(syn, rare, bars, raw) -> dict[str, float]:
-    """The values TODAY freezes (printed in the doc for pasting)."""
-    def kind(k: str) -> list:
-        return syn["forest"].by_kind.get(k, [0, 0, []])
-
-    out = {f"recall_{k}": kind(k)[1] / kind(k)[0] if kind(k)[0] else math.nan
-           for k in synthetic.KINDS}
-    out.update({f"delay_{k}": statistics.median(kind(k)[2]) if kind(k)[2] else math.nan
-                for k in ("price_jump", "flash_crash")})
-    out.update({"fa_stream rate": syn["forest"].false_per_day,
-                "fa_realistic rate": rare["forest"].false_per_day,
-                "bars_f1": bars["forest"].f1,
-                "bars_margin": bars["forest"].f1 - bars["baseline"].f1,
-                "raw_fa": raw["forest"].false_per_day})
-    return {k: round(v, 4) for k, v in out.items()}
