@@ -70,7 +70,8 @@ typedef struct {
     Py_ssize_t g_nprod[N_BV], g_nlv;        /* regime steps with a product / volume */
     double c_ln;                /* closed steps (open-FLOW-RECENT, open-FLOW], from c_from on */
     Py_ssize_t c_nln;           /* ... how many */
-    long long c_from;           /* the first step whose flow window is past the last silence */
+    long long c_from;           /* the first step whose flow window is past the last silence
+                                   (the first step until one) */
     Py_ssize_t g_pos[N_BV], f_pos; /* positive terms in the sums: none = exactly zero */
     double t0, t, p, lp, p0, lp0, level;
     int busy; /* run() is folding with the GIL released: no other call may touch the state */
@@ -137,11 +138,11 @@ static void regime_add(Engine *e, Step *s, double sign)
     }
 }
 
-/* Add (sign +1) or drop (-1) a closed step in the count's recent window. */
+/* Add (sign +1) or drop (-1) a closed step in the count's recent window (never a silent
+   one: a silence moves c_from past every window that overlaps it). */
 static void recent_add(Engine *e, const Step *s, double sign)
 {
-    if (!isnan(s->ln))
-        e->c_ln = (e->c_nln += (Py_ssize_t)sign) ? e->c_ln + sign * s->ln : 0.0;
+    e->c_ln = (e->c_nln += (Py_ssize_t)sign) ? e->c_ln + sign * s->ln : 0.0;
 }
 
 /* Close the open step j and open j + 1 (carrying the price). */
@@ -199,9 +200,9 @@ static void close_step(Engine *e)
         e->c_from = j + FLOW;
     }
     long long c = j + 1 - FLOW;
-    if (c >= e->first && c >= e->c_from)
+    if (c >= e->c_from)
         recent_add(e, at(e, c), 1.0);
-    if (c - RECENT >= e->first && c - RECENT >= e->c_from)
+    if (c - RECENT >= e->c_from)
         recent_add(e, at(e, c - RECENT), -1.0);
     e->open = j + 1;
     e->o_vol = e->o_cnt = e->o_sv = 0.0;
@@ -225,7 +226,7 @@ static void fold(Engine *e, double ts, double price, double size, int taker_buy)
             close_step(e);
     } else {
         e->t0 = ts;
-        e->first = e->open = (long long)floor(ts / e->scale);
+        e->first = e->open = e->c_from = (long long)floor(ts / e->scale);
         e->level = fabs(price);
         e->p0 = price;
         e->lp0 = lp;

@@ -4,9 +4,9 @@
 step crossed); `values()` reads the features after the newest trade. The state machine is C
 (`blink/_features_engine.h`, the `Engine` type in `blink/_features.c`); `batch(...)` runs the
 very same engine over arrays (`Engine.run`, one C loop), so training and serving cannot
-diverge. docs/features.md has every
-formula; in short, on an event-time grid of step g = `scale` seconds (k = the newest trade's
-step, P_s the closing log price of step s, R() the return rule below):
+diverge. docs/features.md has every formula; in short, on an event-time grid of step g =
+`scale` seconds (k = the newest trade's step, P_s the closing log price of step s, R() the
+return rule below):
 
 - ``z_1/5/30/300`` = R(P_k, P_{k-h}) / sigma_h: the h-step return in units of the CURRENT
   volatility. sigma_h from bipower variation BV_h = (pi/2) mean |r_h(s)| |r_h(s-h)| over the
