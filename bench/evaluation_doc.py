@@ -15,7 +15,7 @@ import time
 
 from bench import evaluation as ev
 from bench import hst, inject, moves, server_metrics
-from bench.evaluation_notes import NOTES, TODAY
+from bench.evaluation_notes import TODAY, notes
 from blink.backtest import sampling
 from blink.backtest.evaluation import Counts
 from blink.feeds import synthetic
@@ -235,7 +235,7 @@ def render(results: dict, settings, seconds: float, family_seconds: dict,
         table,
         ("**Missed targets (forest):** " + "; ".join(missed) + ".") if missed
         else "**Every target is met by the forest.**",
-        NOTES,
+        notes(),
         f"## 1. Synthetic stream, demo rate ({len(ev.SEEDS)} seeds × {ev.HOURS:g} h)",
         "`blink.feeds.synthetic`: an anomaly every 10–20 minutes, the four kinds in turn, run "
         "with the budget `make demo` uses: its own rate, `alerts_per_day` = 100 (every other "

@@ -3,7 +3,7 @@
 `river` is a DEV dependency: only `bench` imports this module, never `blink`.
 
 What it is fed: the SAME columns the forest uses (`trainer.used_columns`: every feature live,
-the price columns and the volume on 1-minute bars, the price columns on a plain series), so
+a backtest's own on bars and plain series, `blink.backtest.sampling.MODEL_FEATURES`), so
 the comparison is one of detectors on equal information, and it follows the feature set when
 the detector core changes. (Until session 8 it took the whole vector: on bars it also split on
 the made-up trade count and imbalance, and its figures moved when the count's definition did.)

@@ -39,6 +39,19 @@ MINUTES = 30  # ... within 30 minutes
 def label(rows: list[list[str]], theta: float = THETA, minutes: int = MINUTES
           ) -> list[Window]:
     """The moves in bar rows (time, open, high, low, close, ...), as windows."""
+    return [Window(float(a), float(b), f"move_{kind}") for a, b, kind, _ in
+            found_moves(rows, theta, minutes)]
+
+
+def rule_delays(rows: list[list[str]]) -> list[float]:
+    """Per move, seconds from its window's start to the first minute completing it: when the
+    rule itself first sees the move (a detector that waits for the full move is this late)."""
+    return [float(seen - start) for start, _, _, seen in found_moves(rows)]
+
+
+def found_moves(rows: list[list[str]], theta: float = THETA, minutes: int = MINUTES
+          ) -> list[list]:
+    """[start, end, kind, first completing minute] per move (label's rule)."""
     if not rows:
         return []
     t = np.array([_ts(r[0]) for r in rows])
@@ -57,8 +70,8 @@ def label(rows: list[list[str]], theta: float = THETA, minutes: int = MINUTES
         if found and t[i] <= found[-1][1]:
             found[-1][1] = t[j]
         else:
-            found.append([t[i], t[j], "fall" if -fall >= rise else "rise"])
-    return [Window(float(a), float(b), f"move_{kind}") for a, b, kind in found]
+            found.append([t[i], t[j], "fall" if -fall >= rise else "rise", t[j]])
+    return found
 
 
 def section(results: dict) -> str:
@@ -81,8 +94,26 @@ def section(results: dict) -> str:
         "estimate): on a wild day every 2 % swing is a window, and a detector that measures "
         "moves against the current volatility, as Blink's features do, is judged here against "
         "a trader's chart, not against its own yardstick.",
-        family_table(found), kind_table(found), misses(found), leads_line(leads), knob(results)]
-        if part)
+        family_table(found), kind_table(found), rule_line(), misses(found), leads_line(leads),
+        knob(results)] if part)
+
+
+def rule_line() -> str:
+    """How late the rule itself sees its moves (recomputed from the shared bar file)."""
+    from bench import inject
+    from bench.evaluation import bar_file
+
+    bars = inject.days(bar_file("coinbase_btcusd_minute_trade_bars.csv"))
+    delays = [d for run in inject.segments(bars).values()
+              for d in rule_delays(inject.segment(bars, run, None)[0])]
+    if not delays:
+        return ""
+    return (f"**How late the rule itself is.** A window opens at the move's last high or low; "
+            f"the rule completes the move (the first close {math.expm1(THETA) * 100:.0f} % "
+            f"away) a median {np.median(delays):.0f} s later (from {min(delays):.0f} to "
+            f"{max(delays):.0f} s over the {len(delays)} moves). That is when a detector that "
+            "waits for the whole move would alert; the delays above count from the window's "
+            "start, so a median below it means alerts while the move is still building.")
 
 
 def knob(results: dict) -> str:

@@ -10,8 +10,10 @@ instead. With Δ the median interval between consecutive rows (over the first 1,
   is a quarter-bar return, z_300 spans 75 bars, the lagged regime window 900 bars);
   `min_history_seconds` is scaled alike;
 - **features**: bars' trade counts and sides are made up (four points per bar, the tick
-  rule), so the model uses the price columns and the volume surprise; a plain series has no
-  volume either, so the price columns only (`model_features`, logged with the run);
+  rule), and so is the timing inside a bar (which of high and low came first, and when), so
+  the model uses the price columns that span at least a bar (not `z_1`, a quarter-bar
+  return between invented points of that path) and the volume surprise; a plain series has
+  no volume either, so the price columns only (`model_features`, logged with the run);
 - **retrain**: every `RETRAIN_ROWS × Δ` of event time (hourly for 1-minute bars), on the
   trailing `TRAIN_ROWS × Δ` (at least the configured `train_hours`); the first fit after
   `FIRST_FIT_ROWS` warm rows (10 hours of 1-minute bars) at most — the live default
@@ -34,7 +36,8 @@ ROW_STREAMS = ("bars", "series")
 SAMPLE_ROWS = 1000
 # one grid step per bar path point (formats/bars.py: 4 a bar), one per point of a series
 SCALE_PER_INTERVAL = {"bars": 0.25, "series": 1.0}
-MODEL_FEATURES = {"bars": (*features.PRICE_FEATURES, "volume_surprise_60"),
+MODEL_FEATURES = {"bars": (*(f for f in features.PRICE_FEATURES if f != "z_1"),
+                           "volume_surprise_60"),
                   "series": features.PRICE_FEATURES}
 RETRAIN_ROWS = 60
 TRAIN_ROWS = 2400  # 40 hours of 1-minute bars

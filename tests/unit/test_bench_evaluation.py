@@ -129,3 +129,6 @@ def test_real_moves_are_labelled_from_the_minute_they_start_to_the_minute_they_g
     assert found[0].start == t0 + 29 * 60
     assert found[0].end == t0 + 66 * 60
     assert moves.label(rows[:40]) == []  # the fall's first 1.5 % only
+    # the rule first sees the move at minute 43 (a close of 97.9, 2.1 % below the high; minute
+    # 42's 98.05 is 1.97 % below it): 14 minutes after the window opens
+    assert moves.rule_delays(rows) == [(43 - 29) * 60.0]
