@@ -290,7 +290,8 @@ PyMODINIT_FUNC PyInit__features(void)
         PyModule_AddIntConstant(m, "READY", READY) < 0 ||
         PyModule_AddIntConstant(m, "RING", RING) < 0 ||
         add_float(m, "EPS_VOLUME", EPS_VOLUME) < 0 || add_float(m, "LEVEL_TAU", LEVEL_TAU) < 0 ||
-        PyModule_AddIntConstant(m, "N_FEATURES", N_FEATURES) < 0) {
+        PyModule_AddIntConstant(m, "N_FEATURES", N_FEATURES) < 0 ||
+        PyModule_AddIntConstant(m, "FORMULAS", FORMULAS) < 0) {
         Py_DECREF(m);
         return NULL;
     }

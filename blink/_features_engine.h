@@ -31,6 +31,10 @@
 
 
 #define N_FEATURES 8
+/* FORMULAS: bump on ANY change of what a feature means that the constants below do not show
+   (a formula, a rule for silences or caps): a model records the engine it was trained on
+   (blink/features.py ENGINE) and is not served by another */
+#define FORMULAS 1
 #define N_H 4
 static const double HORIZONS[N_H] = {1.0, 5.0, 30.0, 300.0}; /* return horizons, steps */
 #define N_BV 3   /* bipower horizons: the first N_BV of HORIZONS */

@@ -39,6 +39,7 @@ from blink._features import (  # noqa: F401 (re-exported)
     CAP_MIN,  # once the window holds CAP_MIN products
     EPS_VOLUME,
     FLOW,
+    FORMULAS,  # bumped in the C source on every change of meaning the constants do not show
     H_REF,
     HORIZONS,
     LAG,
@@ -56,6 +57,15 @@ FEATURE_NAMES = ("z_1", "z_5", "z_30", "z_300", "volratio_60", "volume_surprise_
 assert len(FEATURE_NAMES) == N_FEATURES
 # the price columns: every input has them; the flow columns need real volume and sides
 PRICE_FEATURES = FEATURE_NAMES[:5]
+# what the features mean, as one string: logged with every model (run meta, MLflow param
+# `feature_engine`) and compared at load (`blink.model.registry`): a model trained on another
+# engine is not served, even when the feature names are the same
+ENGINE = " ".join([
+    f"formulas={FORMULAS}", "horizons=" + "/".join(f"{h:g}" for h in HORIZONS),
+    *(f"{k}={v:g}" for k, v in (("bv", BV_HORIZONS), ("h_ref", H_REF), ("regime", REGIME),
+                                ("lag", LAG), ("cap", CAP), ("cap_min", CAP_MIN),
+                                ("flow", FLOW), ("recent", RECENT), ("ready", READY),
+                                ("eps_volume", EPS_VOLUME), ("level_tau", LEVEL_TAU)))])
 TWO_SIDED = frozenset({"z_1", "z_5", "z_30", "z_300", "imbalance_60"})  # the rest are >= 0
 WINDOWS = dict(zip(FEATURE_NAMES, (*HORIZONS, FLOW, FLOW, FLOW, FLOW), strict=True))
 
@@ -63,6 +73,12 @@ WINDOWS = dict(zip(FEATURE_NAMES, (*HORIZONS, FLOW, FLOW, FLOW, FLOW), strict=Tr
 def windows(scale: float = 1.0) -> dict[str, float]:
     """Feature name -> the event-time window it uses, in seconds (for MLflow params)."""
     return {name: w * scale for name, w in WINDOWS.items()}
+
+
+def meta(scale: float = 1.0) -> dict:
+    """What a model's run records about its features (checked again when it is loaded)."""
+    return {"feature_names": list(FEATURE_NAMES), "feature_engine": ENGINE,
+            "feature_windows": windows(scale)}
 
 
 class FeatureEngine(Engine):

@@ -96,8 +96,7 @@ def mlflow_logger(settings: Settings) -> Callable:
     def log_fit(result, end: float) -> str:
         meta = {"product_id": settings.pair, "schema": "backtest", "source": "backtest",
                 "data_end": datetime.fromtimestamp(end, UTC).isoformat(),
-                "feature_names": list(result.feature_names),
-                "feature_windows": features.windows(settings.feature_scale)}
+                **features.meta(settings.feature_scale)}
         return tracking.log_to_mlflow(result, isolated, meta).version
 
     return log_fit

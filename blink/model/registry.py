@@ -107,7 +107,18 @@ def load(settings, resolved: Resolved):
     if names != features.FEATURE_NAMES:
         raise ModelError(f"{resolved.label}: trained on features {', '.join(names)}; this Blink "
                          f"computes {', '.join(features.FEATURE_NAMES)} (retrain needed)")
+    engine = stored.get("meta", {}).get("feature_engine")
+    if engine != features.ENGINE:
+        theirs, ours = (engine or "").split(), features.ENGINE.split()
+        was = " ".join(t for t in theirs if t not in ours) or "(none recorded: an older Blink)"
+        raise ModelError(f"{resolved.label}: trained on the feature engine with {was}; this "
+                         f"Blink computes {' '.join(t for t in ours if t not in theirs)} "
+                         "(retrain needed)")
     stats = stored["train_stats"]
+    if stats.get("scale", settings.feature_scale) != settings.feature_scale:
+        raise ModelError(f"{resolved.label}: trained on a {stats['scale']:g}-s feature grid; "
+                         f"this Blink runs features.scale = {settings.feature_scale:g} s "
+                         "(retrain needed)")
     if forest.n_features != len(stats.get("columns", names)):
         raise ModelError(f"{resolved.label}: a forest of {forest.n_features} features for "
                          f"{len(stats.get('columns', names))} used columns")

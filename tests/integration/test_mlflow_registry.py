@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from aiohttp import web
 
+from blink import features
 from blink.cli import train as train_cli
 from blink.detect.latest import Latest
 from blink.features import FEATURE_NAMES
@@ -30,7 +31,7 @@ from tests.support.waiting import wait_until
 
 META = {"product_id": "BTC-USD", "source": "coinbase", "data_start": "2026-01-05T00:00:00+00:00",
         "data_end": "2026-01-05T12:00:00+00:00", "trades": 3000, "blink_version": "test",
-        "feature_windows": {"z_1": 1.0}}
+        "feature_windows": {"z_1": 1.0}, "feature_engine": features.ENGINE}
 
 
 class FakeDetector:
@@ -86,6 +87,7 @@ async def test_log_register_promote_and_watcher_serves_it(ml_settings, aiohttp_c
     assert run.data.params["feature_names"] == ",".join(FEATURE_NAMES)
     assert run.data.params["data_end"] == META["data_end"]
     assert run.data.params["window_z_1"] == "1.0"
+    assert run.data.params["feature_engine"] == features.ENGINE
     assert run.data.params["alerts_per_day"] == str(settings.alerts_per_day)
     assert run.data.metrics["holdout_events"] == result.metrics["holdout_events"]
     assert run.data.metrics["threshold"] == result.threshold
@@ -191,6 +193,29 @@ async def test_a_model_without_a_valid_forest_is_refused(ml_settings, tmp_path):
         resolved = registry.Resolved("test", None, run.info.run_id, model_info.model_uri)
         with pytest.raises(registry.ModelError, match=message):
             await asyncio.to_thread(registry.load, settings, resolved)
+
+
+async def test_a_model_of_another_feature_engine_or_grid_is_refused(ml_settings):
+    """Same feature names, other meaning: a model whose run records another engine (or none:
+    an older Blink), or another grid step, is not served (its scores would be of other
+    features); the one this Blink trained loads."""
+    settings = ml_settings(pair="OLD-USD")
+    result = _fit(settings)
+    older = features.ENGINE.replace("regime=3600", "regime=1800")
+    assert older != features.ENGINE
+    cases = [({**META, "feature_engine": older}, settings, "trained on the feature engine "
+              "with regime=1800; this Blink computes regime=3600 "),
+             ({k: v for k, v in META.items() if k != "feature_engine"}, settings,
+              r"with \(none recorded: an older Blink\); this Blink computes formulas=1 "),
+             (META, replace(settings, feature_scale=15.0), "trained on a 1-s feature grid")]
+    for meta, load_settings, message in cases:
+        info = await asyncio.to_thread(tracking.log_to_mlflow, result, settings, meta)
+        resolved = await asyncio.to_thread(registry.resolve, settings)
+        assert resolved is not None and resolved.version == info.version
+        with pytest.raises(registry.ModelError, match=message):
+            await asyncio.to_thread(registry.load, load_settings, resolved)
+    served = await asyncio.to_thread(registry.load, settings, resolved)  # the last one, as is
+    assert served.threshold == result.threshold
 
 
 def test_replayed_and_synthetic_models_have_their_own_name(ml_settings):
