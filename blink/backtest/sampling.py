@@ -14,6 +14,12 @@ instead. With Δ the median interval between consecutive rows (over the first 1,
   the model uses the price columns that span at least a bar (not `z_1`, a quarter-bar
   return between invented points of that path) and the volume surprise; a plain series has
   no volume either, so the price columns only (`model_features`, logged with the run);
+- **events**: anomalous rows fold into one event when closer than `event_gap_seconds`, at
+  least GAP_ROWS intervals: the live 120 s is shorter than one sample of a 5-minute series,
+  where no two rows could fold and every anomalous sample was an event of its own (each
+  counted by the alert budget, each a false alarm when off a window). Not scaled like the
+  windows: 120 grid steps (10 h on that series, 30 min on bars) folded separate anomalies
+  into events of many hours that "detected" the next window without a fresh alert;
 - **retrain**: every `RETRAIN_ROWS × Δ` of event time (hourly for 1-minute bars), on the
   trailing `TRAIN_ROWS × Δ` (at least the configured `train_hours`); the first fit after
   `FIRST_FIT_ROWS` warm rows (10 hours of 1-minute bars) at most — the live default
@@ -42,6 +48,7 @@ MODEL_FEATURES = {"bars": (*(f for f in features.PRICE_FEATURES if f != "z_1"),
 RETRAIN_ROWS = 60
 TRAIN_ROWS = 2400  # 40 hours of 1-minute bars
 FIRST_FIT_ROWS = 600
+GAP_ROWS = 2
 
 
 def interval(rows: Iterable) -> float | None:
@@ -75,6 +82,8 @@ def plan(settings: Settings, kind: str, rows: Iterable, *, scale: float | None =
         derived["train_hours"] = train_hours
     factor = derived.get("feature_scale", settings.feature_scale) / settings.feature_scale
     derived["min_history_seconds"] = settings.min_history_seconds * factor
+    if delta:
+        derived["event_gap_seconds"] = max(settings.event_gap_seconds, GAP_ROWS * delta)
     return dataclasses.replace(settings, **derived)
 
 
