@@ -41,13 +41,13 @@ def _bar_scale() -> str:
 
 
 def head(first: str = "detector") -> str:
-    return (f"| {first} | windows | detected | recall | false alarms / day | events | "
-            "false alarms | precision | F1 | median delay (s) |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")
+    return (f"| {first} | windows | detected | of them carried | recall | false alarms / day | "
+            "events | false alarms | precision | F1 | median delay (s) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def row(name: str, c: Counts) -> str:
-    return (f"| {name} | {c.windows} | {c.detected} | {_f(c.recall)} | "
+    return (f"| {name} | {c.windows} | {c.detected} | {c.carried} | {_f(c.recall)} | "
             f"{_f(c.false_per_day, 1)} | {c.events} | {c.false_alarms} | {_f(c.precision)} | "
             f"{_f(c.f1)} | {_f(c.median_delay, 0)} |")
 

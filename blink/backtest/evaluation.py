@@ -8,6 +8,9 @@ scores the anomaly EVENTS (the detector's folded events, not single rows) agains
 - an event overlapping no window is a **false alarm**; precision = events overlapping a window
   / events; F1 from the two;
 - **delay** of a detected window: max(start of its earliest overlapping event, ws) - ws;
+- **carried**: detected windows whose every overlapping event began before the window did
+  (an event still open from an earlier alert: no fresh alert for this window; counted in
+  recall, as the overlap rule says, and reported so that long events cannot pass unseen);
 - **false alarms per day**: false alarms / the scored span in days.
 
 Only what the detector could see counts: the scored span runs from the first scored row (a
@@ -82,6 +85,7 @@ class Counts:
     windows: int = 0
     detected: int = 0
     skipped: int = 0  # windows over before the first model
+    carried: int = 0  # detected only by events that began before the window
     events: int = 0
     true_events: int = 0
     false_alarms: int = 0
@@ -95,7 +99,8 @@ class Counts:
             mine = kinds.setdefault(k, [0, 0, []])
             mine[0], mine[1], mine[2] = mine[0] + w, mine[1] + d, mine[2] + dl
         return Counts(self.windows + other.windows, self.detected + other.detected,
-                      self.skipped + other.skipped, self.events + other.events,
+                      self.skipped + other.skipped, self.carried + other.carried,
+                      self.events + other.events,
                       self.true_events + other.true_events,
                       self.false_alarms + other.false_alarms, self.days + other.days,
                       self.delays + other.delays, kinds)
@@ -124,7 +129,8 @@ class Counts:
         return statistics.median(self.delays) if self.delays else math.nan
 
     def summary(self) -> dict[str, float]:
-        return {"windows": self.windows, "detected": self.detected, "recall": self.recall,
+        return {"windows": self.windows, "detected": self.detected, "carried": self.carried,
+                "recall": self.recall,
                 "events": self.events, "false_alarms": self.false_alarms,
                 "precision": self.precision, "f1": self.f1,
                 "false_alarms_per_day": self.false_per_day,
@@ -156,6 +162,7 @@ def score(events: Iterable[tuple[float, float]], windows: Iterable[Window],
         if overlapping:
             delay = max(events[overlapping[0]][0], w.start) - w.start
             out.detected += 1
+            out.carried += events[overlapping[-1]][0] < w.start
             out.delays.append(delay)
             mine[1] += 1
             mine[2].append(delay)

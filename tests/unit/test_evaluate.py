@@ -37,6 +37,17 @@ def test_metrics_on_hand_made_events_and_windows():
     assert sorted(c.delays) == [0.0, 90.0]
     assert c.false_per_day == pytest.approx(4.0)  # 2 in half a day
     assert c.by_kind == {"jump": [2, 2, [0.0, 90.0]], "crash": [1, 0, []]}
+    assert c.carried == 0  # each detected window had an event begin inside it
+
+
+def test_a_window_detected_only_by_an_event_already_open_is_carried():
+    long_event = [(0, 300)]  # one alert at 0, held open past two later windows
+    c = evaluate.score(long_event, [Window(100, 150), Window(200, 400)], (0, DAY))
+    assert (c.detected, c.carried, c.events, c.false_alarms) == (2, 2, 1, 0)
+    fresh = evaluate.score(long_event + [(250, 260)], [Window(100, 150), Window(200, 400)],
+                           (0, DAY))
+    assert (fresh.detected, fresh.carried) == (2, 1)  # a new alert inside the second window
+    assert (c + fresh).carried == 3 and c.summary()["carried"] == 2
 
 
 def test_counts_add_up_across_segments_and_edge_cases():
@@ -96,7 +107,7 @@ def test_evaluate_command_writes_the_report(tmp_path, monkeypatch, capsys):
                      "--log-level", "WARNING", str(data), "--labels", str(lab),
                      "--report", str(report)]) == 0
     printed = capsys.readouterr().out
-    assert "| windows | detected | recall |" in printed
+    assert "| windows | detected | of them carried | recall |" in printed
     md = (report / "report.md").read_text()
     assert "## Event-level results" in md and "![" in md and "| data up to |" in md
     assert (report / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
