@@ -34,6 +34,8 @@ QUANTILE_LEVELS = tuple(np.round(np.linspace(0.0, 1.0, 201), 6).tolist())
 # the calibration scores' median to the threshold (on the tails' log10 probabilities, whose
 # median is 0, half the threshold: the square root of its probability)
 RELEASE = 0.5
+# an explanation's terms after the first: in their 1 % tail at least (surprise = -log10 P)
+EXPLAIN_MIN = 2.0
 FOREST = "forest"  # the name of the forest's own term in the explanations
 
 
@@ -141,7 +143,9 @@ class ServedModel:
 
     def explain(self, x: np.ndarray, top: int = 3) -> list[dict]:
         """The `top` most surprising terms, most surprising first: feature, value, the
-        surprise (-log10 tail probability) and the trader's wording (`text`)."""
+        surprise (-log10 tail probability) and the trader's wording (`text`). After the first,
+        only terms in their 1 % tail (surprise >= EXPLAIN_MIN): "1-min volatility 1.0× its
+        usual" explains nothing."""
         x = np.asarray(x, dtype=np.float64)
         scale = float(self.train_stats.get("scale", 1.0))
         if self._tails is None:
@@ -156,4 +160,5 @@ class ServedModel:
         values = [float(x[i]) for i in cols] + [forest]
         order = np.argsort(-np.nan_to_num(s, nan=-1.0), kind="stable")[:top]
         return [{"feature": names[j], "value": values[j], "surprise": round(float(s[j]), 2),
-                 "text": describe(names[j], values[j], scale)} for j in order]
+                 "text": describe(names[j], values[j], scale)}
+                for n, j in enumerate(order) if n == 0 or s[j] >= EXPLAIN_MIN]

@@ -220,9 +220,16 @@ def test_explain_and_anomaly_score(served):
     x = np.zeros(len(FEATURE_NAMES))
     x[FEATURE_NAMES.index("z_300")] = -9.0
     top = served.explain(x)
-    assert len(top) == 3 and top[0]["feature"] == "z_300" and top[0]["value"] == -9.0
+    assert top[0]["feature"] == "z_300" and top[0]["value"] == -9.0
     assert top[0]["text"] == "5-min return −9.0σ of its current volatility"
-    assert top[0]["surprise"] > top[1]["surprise"]
+    # the other terms are listed only when they are in their own 1 % tail: not the zeros
+    assert all(t["feature"] not in FEATURE_NAMES for t in top[1:])
+    assert all(t["surprise"] >= 2 for t in top[1:])
+    x[FEATURE_NAMES.index("volume_surprise_60")] = 4.0  # and 55x the usual volume with it
+    both = served.explain(x)
+    assert {t["feature"] for t in both[:2]} == {"z_300", "volume_surprise_60"}
+    assert both[0]["surprise"] >= both[1]["surprise"] >= 2
+    assert len(served.explain(np.zeros(len(FEATURE_NAMES)))) >= 1  # the first, always
     assert served.score_one(x) < served.threshold < 0  # a 9-sigma 5-min move is an alert
     assert served.score_one(np.zeros(len(FEATURE_NAMES))) > served.threshold
     lo, hi = served.train_stats["score_quantiles"][0], served.train_stats["score_quantiles"][-1]
