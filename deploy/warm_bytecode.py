@@ -29,7 +29,7 @@ def main() -> int:
 
     import numpy as np
 
-    from blink import config
+    from blink import config, features
     from blink.features import FEATURE_NAMES
     from blink.model import registry, tracking, trainer
     from blink.service.app import create_app
@@ -41,7 +41,8 @@ def main() -> int:
         rng = np.random.default_rng(0)
         X = rng.normal(size=(3000, len(FEATURE_NAMES))) @ (np.eye(len(FEATURE_NAMES)) + 0.1)
         result = trainer.fit(X, settings, FEATURE_NAMES)
-        info = tracking.log_to_mlflow(result, settings, {"product_id": settings.pair})
+        info = tracking.log_to_mlflow(result, settings, {"product_id": settings.pair,
+                                                         **features.meta(settings.feature_scale)})
         resolved = registry.resolve(settings)
         assert resolved is not None, f"no servable model after logging {info}"
         registry.load(settings, resolved)
