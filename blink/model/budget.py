@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from blink.model.tails import gpd_pwm
+from blink.model.tails import gpd_quantiles
 
 N_PEAKS = 40  # event peaks the GPD is fitted on, at least
 RATE_FACTOR = 10.0  # ... and at least 10 x the budget's events
@@ -82,7 +82,7 @@ def threshold(t: np.ndarray, s: np.ndarray, gap: float, budget: float) -> tuple[
         k = max(1, math.floor(budget * days))
         z = float(np.sort(p)[::-1][min(k, len(p)) - 1]) if k <= len(p) else u
         return z, {**info, "budget_xi": 0.0, "budget_sigma": 0.0}
-    xi, sigma = gpd_pwm(p - u)
+    xi, sigma = gpd_quantiles(p - u)
     ratio = rate_u / budget
     z = u + (sigma / xi * (ratio ** xi - 1.0) if xi > 1e-9 else sigma * math.log(ratio))
     return float(z), {**info, "budget_xi": xi, "budget_sigma": sigma}

@@ -22,6 +22,8 @@ in a million). The model's score combines them (`Tails.score`): min(0, log10(k) 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from blink.model import _tails
@@ -76,6 +78,39 @@ def gpd_pwm(y: np.ndarray) -> tuple[float, float]:
     xi = 2.0 - a0 / d if d > 0 else XI_MAX
     xi = float(np.clip(xi, 0.0, XI_MAX))
     return xi, max(a0 * (1 - xi), 1e-12)
+
+
+# the two quantile levels `gpd_quantiles` matches: robust while fewer than 1 - Q_HIGH of the
+# exceedances are gross (one giant event among 40 cannot move them)
+Q_LOW, Q_HIGH = 0.5, 0.8
+
+
+def gpd_quantiles(y: np.ndarray) -> tuple[float, float]:
+    """(xi, sigma) of a GPD from exceedances y >= 0 matched at two quantiles (Q_LOW, Q_HIGH),
+    xi in [0, XI_MAX]: Q(p) = sigma / xi ((1 - p)^-xi - 1), so Q(Q_HIGH) / Q(Q_LOW) fixes xi
+    (ln 5 / ln 2 at xi = 0, rising with xi) and Q(Q_LOW) then sigma. Moments (`gpd_pwm`) are
+    pulled by a single gross value; these quantiles are not."""
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) < 3:
+        return gpd_pwm(y)
+    lo, hi = np.quantile(y, (Q_LOW, Q_HIGH))
+    if not lo > 0:
+        return gpd_pwm(y)
+
+    def q(p: float, xi: float) -> float:  # the GPD quantile at sigma = 1
+        return -math.log1p(-p) if xi < 1e-9 else ((1.0 - p) ** -xi - 1.0) / xi
+
+    ratio, a, b = hi / lo, 0.0, XI_MAX
+    if ratio <= q(Q_HIGH, a) / q(Q_LOW, a):
+        xi = a
+    elif ratio >= q(Q_HIGH, b) / q(Q_LOW, b):
+        xi = b
+    else:
+        for _ in range(60):  # bisection: the ratio rises with xi
+            xi = 0.5 * (a + b)
+            a, b = (xi, b) if q(Q_HIGH, xi) / q(Q_LOW, xi) < ratio else (a, xi)
+        xi = 0.5 * (a + b)
+    return float(xi), float(max(lo / q(Q_LOW, xi), 1e-12))
 
 
 def episode_peaks(x: np.ndarray, u: float, run: int) -> np.ndarray:
