@@ -9,7 +9,9 @@ budget B events/day (`threshold`) is found by peaks over threshold on the EVENT 
 1. base level u: the highest of LEVELS quantiles of s that still leaves at least
    max(N_PEAKS, RATE_FACTOR x B x days) events in the window (above the level where events
    stop merging, i.e. the level with the most events);
-2. a GPD is fitted to the event peaks' excess over u (`tails.gpd_pwm`: xi in [0, 1/2]);
+2. a GPD is fitted to the event peaks' excess over u, matched at two quantiles
+   (`tails.gpd_quantiles`: xi in [0, 1/2]; robust to the few gross events among the peaks,
+   which moments are not);
 3. with rate_u = events above u per day, the level z solves
    rate_u (1 + xi (z - u) / sigma)^(-1/xi) = B (xi = 0: z = u + sigma ln(rate_u / B)).
 

@@ -1,5 +1,5 @@
 """Calibrated tails (GPD by PWM, declustered on episode peaks) and the alert budget (event
-POT), on data whose answers are known."""
+POT, its GPD matched at two quantiles), on data whose answers are known."""
 
 from __future__ import annotations
 
@@ -94,6 +94,34 @@ def test_score_is_the_bonferroni_adjusted_smallest_probability():
     S, raw = t.surprise(A), t.score(A)
     np.testing.assert_allclose(raw, np.minimum(0.0, math.log10(3) - S.max(axis=1)), atol=1e-12)
     assert raw[0] == 0.0 and raw[1] < math.log10(3) - 5.0  # 8 sd: far beyond 1e-5
+
+
+@pytest.mark.parametrize("xi", [0.0, 0.2, 0.4])
+def test_quantile_fit_recovers_a_gpd_and_one_giant_cannot_move_it(xi):
+    y = gpd(np.random.default_rng(1), xi, 2.0, 20_000)
+    got_xi, got_sigma = tails.gpd_quantiles(y)
+    assert got_xi == pytest.approx(xi, abs=0.05)
+    assert got_sigma == pytest.approx(2.0, rel=0.08)
+    # 40 event peaks (the budget's least) and one of them a gross event: the moments jump to
+    # the heaviest tail allowed, the two quantiles barely move
+    peaks = gpd(np.random.default_rng(3), xi, 1.0, 40)
+    giant = np.append(peaks, 60.0)
+    assert tails.gpd_pwm(giant)[0] == tails.XI_MAX
+    (a, s_a), (b, s_b) = tails.gpd_quantiles(peaks), tails.gpd_quantiles(giant)
+    assert abs(b - a) < 0.1 and s_b == pytest.approx(s_a, rel=0.15)
+    assert tails.gpd_quantiles(np.array([1.0])) == tails.gpd_pwm(np.array([1.0]))
+
+
+def test_one_gross_event_does_not_set_the_threshold():
+    """A day of iid scores with a budget of 2 a day, then the same with one giant event:
+    the level stays where the ordinary events put it (it was pulled past 10 by the moments)."""
+    rng = np.random.default_rng(7)
+    t = np.arange(1440) * 60.0
+    s = rng.standard_t(5, len(t))
+    z, _ = budget.threshold(t, s, 120.0, 2.0)
+    s[700] = 80.0
+    z_giant, info = budget.threshold(t, s, 120.0, 2.0)
+    assert z_giant == pytest.approx(z, rel=0.25) and z_giant < 10 < 80
 
 
 def test_events_fold_within_the_gap():
