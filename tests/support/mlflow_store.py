@@ -11,6 +11,15 @@ import uuid
 
 import pytest
 
+from blink import features
+
+# a run's meta as the service's retrain logs it (dataset.read_range), for tests that log fits
+META = {"product_id": "BTC-USD", "source": "coinbase", "data_start": "2026-01-05T00:00:00+00:00",
+        "data_end": "2026-01-05T12:00:00+00:00", "trades": 3000, "blink_version": "test",
+        "feature_windows": {"z_1": 1.0}, "feature_engine": features.ENGINE}
+
+
+
 
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory) -> str:
@@ -43,3 +52,12 @@ def ml_settings(make_settings, mlflow_uri, model_name):
         return make_settings(**{**base, **overrides})
 
     return make
+
+
+def fit_small(settings, X=None):
+    """A fit on generated feature rows (3,000 unless X), as the registry tests log them."""
+    from blink.features import FEATURE_NAMES
+    from blink.model import trainer
+    from tests.support.training import feature_rows
+
+    return trainer.fit(feature_rows(3000) if X is None else X, settings, FEATURE_NAMES)
