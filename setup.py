@@ -2,9 +2,12 @@
 
 - `blink._features`: the rolling feature engine (`blink/features.py` wraps it): its state machine
   in `blink/_features_engine.h`, the Python type and module in `blink/_features.c`;
-- `blink.model._forest`: the compiled IsolationForest walk (`blink/model/forest.py` wraps it);
-- `blink.model._grow`: the isolation-forest builder (`blink.model.forest.grow` wraps it);
-- `blink.model._tails`: the calibrated tails' scorer (`blink/model/tails.py` wraps it).
+- `blink.model._forest`: the compiled IsolationForest walk (`blink/model/forest.py` wraps it;
+  the walk and its checks in `_forest_walk.h`);
+- `blink.model._grow`: the isolation-forest builder (`blink.model.forest.grow` wraps it; one
+  tree's growth in `_grow_tree.h`);
+- `blink.model._tails`: the calibrated tails' scorer (`blink/model/tails.py` wraps it; the
+  per-row evaluation in `_tails_eval.h`).
 
 Plain C99 against the CPython API and the buffer protocol: no numpy headers, no Cython; what
 they share (taking an array argument, publishing a module's type) is `blink/_cbuffer.h`.
@@ -24,7 +27,7 @@ def kernel(name: str, source: str, *headers: str) -> Extension:
 
 setup(ext_modules=[
     kernel("blink._features", "blink/_features.c", "blink/_features_engine.h"),
-    kernel("blink.model._forest", "blink/model/_forest.c"),
-    kernel("blink.model._grow", "blink/model/_grow.c"),
-    kernel("blink.model._tails", "blink/model/_tails.c"),
+    kernel("blink.model._forest", "blink/model/_forest.c", "blink/model/_forest_walk.h"),
+    kernel("blink.model._grow", "blink/model/_grow.c", "blink/model/_grow_tree.h"),
+    kernel("blink.model._tails", "blink/model/_tails.c", "blink/model/_tails_eval.h"),
 ])
