@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -68,3 +69,11 @@ async def stored(dsn: str, schema: str = "public") -> list[Trade]:
         await conn.close()
     return [Trade(r["product_id"], r["trade_id"], r["time"], r["price"], r["size"], r["side"])
             for r in rows]
+
+
+def random_walk(seed, n, gap, vol, p0, start=1.7e9, buy_share=0.5):
+    """(ts, price, size, taker_buy): exponential gaps, Gaussian log returns."""
+    rng = np.random.default_rng(seed)
+    ts = start + np.cumsum(rng.exponential(gap, n))
+    p = p0 * np.exp(np.cumsum(rng.normal(0, vol * math.sqrt(gap), n)))
+    return ts, p, rng.lognormal(-4, 1, n), rng.random(n) < buy_share
