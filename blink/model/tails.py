@@ -18,6 +18,10 @@ one-sided ones such as the volume surprise), then
 
 `surprise(X)` = -log10 S(a) per column (0 = as common as can be, 2 = the 1 % tail, 6 = one row
 in a million). The model's score combines them (`Tails.score`): min(0, log10(k) - max_j S_j).
+
+`gpd_quantiles` fits the same GPD at two quantiles instead of by moments: the alert budget
+(`blink.model.budget`) uses it on its few event peaks, where one gross event would move the
+moments.
 """
 
 from __future__ import annotations
