@@ -87,6 +87,9 @@ async def test_start_and_end_reach_every_webhook(make_settings, receiver, fast_b
         app[keys.EVENTS].publish("anomaly_start", EVENT)
         app[keys.EVENTS].publish("anomaly_end", {**EVENT, "end_time": "2026-01-05T12:00:09Z"})
         await wait_until(lambda: len(rx.got["ok"]) == 2 and len(rx.got["flaky"]) == 2)
+        # the receiver holds the request before the sender has read the response and counted
+        # it: wait for the count too (a CI run saw 3 of 4 when the cleanup came first)
+        await wait_until(lambda: value(app, "blink_alerts_sent_total") == 4)
     finally:
         await runner.cleanup()
     first = rx.got["ok"][0]
