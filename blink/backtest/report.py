@@ -29,8 +29,7 @@ def metrics_table(counts) -> str:
     rows = ["| windows | detected | of them carried | recall | events | false alarms | "
             "precision | F1 | false alarms / day | median delay (s) |", "|" + "---|" * 10,
             f"| {s['windows']} | {s['detected']} | {s['carried']} | {fmt(s['recall'])} | "
-            f"{s['events']} | "
-            f"{s['false_alarms']} | {fmt(s['precision'])} | {fmt(s['f1'])} | "
+            f"{s['events']} | {s['false_alarms']} | {fmt(s['precision'])} | {fmt(s['f1'])} | "
             f"{fmt(s['false_alarms_per_day'], 1)} | {fmt(s['median_delay_s'], 1)} |"]
     return "\n".join(rows)
 

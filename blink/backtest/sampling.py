@@ -73,7 +73,8 @@ def plan(settings: Settings, kind: str, rows: Iterable, *, scale: float | None =
                    "model_features": settings.model_features or MODEL_FEATURES[kind],
                    "retrain_seconds": RETRAIN_ROWS * delta,
                    "train_hours": max(settings.train_hours, TRAIN_ROWS * delta / 3600),
-                   "train_min_rows": min(settings.train_min_rows, FIRST_FIT_ROWS)}
+                   "train_min_rows": min(settings.train_min_rows, FIRST_FIT_ROWS),
+                   "event_gap_seconds": max(settings.event_gap_seconds, GAP_ROWS * delta)}
     if scale is not None:
         derived["feature_scale"] = scale
     if retrain_seconds is not None:
@@ -82,8 +83,6 @@ def plan(settings: Settings, kind: str, rows: Iterable, *, scale: float | None =
         derived["train_hours"] = train_hours
     factor = derived.get("feature_scale", settings.feature_scale) / settings.feature_scale
     derived["min_history_seconds"] = settings.min_history_seconds * factor
-    if delta:
-        derived["event_gap_seconds"] = max(settings.event_gap_seconds, GAP_ROWS * delta)
     return dataclasses.replace(settings, **derived)
 
 

@@ -19,8 +19,6 @@ META = {"product_id": "BTC-USD", "source": "coinbase", "data_start": "2026-01-05
         "feature_windows": {"z_1": 1.0}, "feature_engine": features.ENGINE}
 
 
-
-
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory) -> str:
     """A real sqlite MLflow store (created once for the whole session)."""
