@@ -111,17 +111,18 @@ def common_span(runs: dict) -> tuple[float, float] | None:
 
 
 def judge(runs: dict, windows: list[Window]) -> dict:
-    """Per detector: its Counts over the common span, and the features leading the
-    explanations of its false alarms (events overlapping no window)."""
+    """Per detector: its Counts over the common span, the features leading the explanations
+    of its false alarms (events overlapping no window), and those false alarms' starts."""
     span = common_span(runs)
     out = {}
     for det, (_, bt) in runs.items():
         events = [ev for ev in bt.events.values() if span is None or ev.end >= span[0]]
         counts = score(((ev.start, ev.end) for ev in events), windows, span)
-        leads = collections.Counter(
-            ev.explanation[0]["feature"] for ev in events if ev.explanation and not any(
-                ev.start <= w.end and ev.end >= w.start for w in windows))
-        out[det] = (counts, leads)
+        false = [ev for ev in events if not any(ev.start <= w.end and ev.end >= w.start
+                                                for w in windows)]
+        leads = collections.Counter(ev.explanation[0]["feature"] for ev in false
+                                    if ev.explanation)
+        out[det] = (counts, leads, sorted(ev.start for ev in false))
     return out
 
 

@@ -34,6 +34,7 @@ from blink.backtest.evaluation import Window
 
 THETA = math.log(1.02)  # 2 % ...
 MINUTES = 30  # ... within 30 minutes
+RANGE_BEFORE, RANGE_AFTER = 600.0, 300.0  # the span around a false alarm whose range is shown
 
 
 def label(rows: list[list[str]], theta: float = THETA, minutes: int = MINUTES
@@ -81,6 +82,7 @@ def section(results: dict) -> str:
     found, leads = totals_of(results, lambda k: k[0] == "moves")
     if not found["forest"].windows:
         return "## 5. Real moves on the raw days\n\nNot run."
+    stretches = raw_stretches()
     return "\n\n".join(part for part in [
         "## 5. Real moves on the raw days (an objective rule)",
         "The raw days of §4, now with the moves a trader would call abnormal labelled by a "
@@ -94,18 +96,23 @@ def section(results: dict) -> str:
         "estimate): on a wild day every 2 % swing is a window, and a detector that measures "
         "moves against the current volatility, as Blink's features do, is judged here against "
         "a trader's chart, not against its own yardstick.",
-        family_table(found), kind_table(found), rule_line(), misses(found), leads_line(leads),
-        knob(results)] if part)
+        family_table(found), kind_table(found), rule_line(stretches), misses(found),
+        leads_line(leads), anatomy(results, stretches), knob(results)] if part)
 
 
-def rule_line() -> str:
-    """How late the rule itself sees its moves (recomputed from the shared bar file)."""
+def raw_stretches() -> dict[str, list[list[str]]]:
+    """The shared bar file's raw (un-injected) rows per stretch, as the evaluation runs them."""
     from bench import inject
     from bench.evaluation import bar_file
 
     bars = inject.days(bar_file("coinbase_btcusd_minute_trade_bars.csv"))
-    delays = [d for run in inject.segments(bars).values()
-              for d in rule_delays(inject.segment(bars, run, None)[0])]
+    return {span: inject.segment(bars, run, None)[0]
+            for span, run in inject.segments(bars).items()}
+
+
+def rule_line(stretches: dict[str, list[list[str]]]) -> str:
+    """How late the rule itself sees its moves."""
+    delays = [d for rows in stretches.values() for d in rule_delays(rows)]
     if not delays:
         return ""
     return (f"**How late the rule itself is.** A window opens at the move's last high or low; "
@@ -114,6 +121,52 @@ def rule_line() -> str:
             f"{max(delays):.0f} s over the {len(delays)} moves). That is when a detector that "
             "waits for the whole move would alert; the delays above count from the window's "
             "start, so a median below it means alerts while the move is still building.")
+
+
+def ranges(rows: list[list[str]], starts, before: float = RANGE_BEFORE,
+           after: float = RANGE_AFTER) -> np.ndarray:
+    """Per start time: the price range of the bars from `before` s before it to `after` s
+    after it (highest high / lowest low - 1; NaN without a bar there)."""
+    t = np.array([_ts(r[0]) for r in rows])
+    hi, lo = (np.array([float(r[c]) for r in rows]) for c in (2, 3))
+    out = []
+    for s in starts:
+        a, b = np.searchsorted(t, s - before), np.searchsorted(t, s + after, side="right")
+        out.append(hi[a:b].max() / lo[a:b].min() - 1 if b > a else math.nan)
+    return np.array(out)
+
+
+def anatomy(results: dict, stretches: dict[str, list[list[str]]]) -> str:
+    """What the alerts off the moves fell on: the price range around each, in absolute
+    terms (the rule's) and against the typical range of its stretch."""
+    from bench.evaluation_doc import DETS, NAMES
+
+    parts = []
+    for det in DETS:
+        size, relative = [], []
+        for span, rows in stretches.items():
+            per = results.get(("moves", span))
+            if per is None or len(per[det]) < 3 or not per[det][2]:
+                continue
+            typical = np.nanmedian(ranges(rows, [_ts(r[0]) for r in rows]))
+            got = ranges(rows, per[det][2])
+            size += got.tolist()
+            relative += (got / typical).tolist()
+        if not size:
+            parts.append(f"{NAMES[det]}: none")
+            continue
+        size = np.array(size) * 100
+        parts.append(
+            f"{NAMES[det]}: {len(size)} alerts, range ≥ 1 %: {int((size >= 1).sum())}, "
+            f"0.5–1 %: {int(((size >= 0.5) & (size < 1)).sum())}, < 0.5 %: "
+            f"{int((size < 0.5).sum())} (median {np.median(size):.2f} %, "
+            f"{np.median(relative):.1f}× its stretch's usual range)")
+    return ("**What the other alerts fell on.** The price range (highest high ÷ lowest low) of "
+            f"the {(RANGE_BEFORE + RANGE_AFTER) / 60:.0f} minutes around each false alarm "
+            f"({RANGE_BEFORE / 60:.0f} before its start, {RANGE_AFTER / 60:.0f} after), from "
+            "the bars; beside it, against the median range of such spans on its stretch: "
+            + "; ".join(parts) + ". A false alarm here is an alert off the 2 % moves, not "
+            "necessarily off a move a trader would see.")
 
 
 def knob(results: dict) -> str:

@@ -68,7 +68,7 @@ def test_detectors_are_scored_over_one_common_span():
     assert evaluation.common_span(runs) == (300.0, 1000.0)
     windows = [Window(200.0, 250.0, "early"), Window(490.0, 530.0, "x")]
     out = evaluation.judge(runs, windows)
-    for counts, _ in out.values():
+    for counts, *_ in out.values():
         assert (counts.windows, counts.detected, counts.skipped) == (1, 1, 1)
     assert out["a"][0].events == 1  # the event before the common span is not counted
 
@@ -132,3 +132,19 @@ def test_real_moves_are_labelled_from_the_minute_they_start_to_the_minute_they_g
     # the rule first sees the move at minute 43 (a close of 97.9, 2.1 % below the high; minute
     # 42's 98.05 is 1.97 % below it): 14 minutes after the window opens
     assert moves.rule_delays(rows) == [(43 - 29) * 60.0]
+
+
+def test_false_alarms_are_placed_by_the_price_range_around_them():
+    # flat bars at 100 with one minute whose low wicks to 99 (1 %) at minute 30
+    rows = [[f"2020-01-01T00:{m:02d}:00Z", "100", "100.1", "99" if m == 30 else "99.9",
+             "100", "1"] for m in range(60)]
+    t0 = inject._ts(rows[0][0])
+    got = moves.ranges(rows, [t0 + 33 * 60, t0 + 50 * 60, t0 + 3600 * 5])
+    assert got[0] == pytest.approx(100.1 / 99 - 1)  # the wick 3 minutes before it
+    assert got[1] == pytest.approx(100.1 / 99.9 - 1)  # the wick is 20 minutes before it
+    assert np.isnan(got[2])  # no bar within the span
+    results = {("moves", "s"): {d: (None, {}, [t0 + 33 * 60] if d == "forest" else [])
+                                for d in ("forest", "baseline", "hst")}}
+    line = moves.anatomy(results, {"s": rows})
+    assert "forest (Blink): 1 alerts, range ≥ 1 %: 1" in line
+    assert "rolling z-score baseline: none" in line
