@@ -6,8 +6,11 @@ The points are spread evenly over the bar, the first at the bar's start time; th
 is `bar_seconds`, else the smallest positive step between bar times in the first 64 rows. The
 volume is split evenly in 1e-8 BTC units with the remainder on the last trade; a volume too
 small to split (or zero) gives one trade at the close; bars without a volume column count
-volume 1. Trade ids are consecutive; bars must go forward in time. Bars have no column path:
-a chunk of bars is its rows (`blink.formats.columns.columns`).
+volume 1. A bar whose open, high, low and close are all empty or NaN (how many exports write a
+minute without trades) is a bar without volume at the last price: one trade of size 0, the
+row kept in the output; before any bar with prices it is an error. Trade ids are consecutive;
+bars must go forward in time. Bars have no column path: a chunk of bars is its rows
+(`blink.formats.columns.columns`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ SATOSHI = Decimal("1E-8")
 OHLC = ("open", "high", "low", "close")
 NO_VOLUME = Decimal(1)
 HEAD_ROWS = 64  # rows that tell the bar length
+EMPTY_FIRST = ("a bar without prices (a minute without trades) before any bar with prices: "
+               "there is no last price to carry (drop the leading empty bars)")
 
 
 def bar_length(starts: list[datetime], default: float = 60.0) -> timedelta:
@@ -58,6 +63,19 @@ def bar_trades(product: str, ids: Iterator[int], start: datetime, length: timede
         for k, price in enumerate(points))
 
 
+def values(names: list[str], x: list[str], prices: list[tuple[str, int]], v: int | None
+           ) -> tuple:
+    """open, high, low, close, volume of a bar's cells; a bar whose four prices are all missing
+    (empty or NaN: how exports write a minute without trades) is (None,) * 4 + (0,), and
+    then a volume other than a missing one or zero is an error."""
+    if all(cell.missing(x[i]) for _, i in prices):
+        if v is not None and not cell.missing(x[v]) and cell.number(names[v], x[v]) != 0:
+            raise cell.BadCell(f"{names[v]}: {x[v][:40]!r} in a bar without prices")
+        return None, None, None, None, Decimal(0)
+    return (*(cell.number(name, x[i]) for name, i in prices),
+            NO_VOLUME if v is None else cell.number(names[v], x[v]))
+
+
 class Bars:
     """The row parser of a bar file (`layout.at`: the columns of time, OHLC and volume)."""
 
@@ -69,17 +87,23 @@ class Bars:
     def rows(self, cells) -> Iterator[Row]:
         t, c, v = self.at["time"], self.at["close"], self.at.get("volume")
         prices = [(self.names[self.at[m]], self.at[m]) for m in OHLC]
-        parsed = ((line, x, cell.when(self.time_name, x[t]),
-                   *(cell.number(name, x[i]) for name, i in prices),
-                   NO_VOLUME if v is None else cell.number(self.names[v], x[v]))
+        parsed = ((line, x, cell.when(self.time_name, x[t]), *values(self.names, x, prices, v))
                   for line, x in cells)
         head = list(itertools.islice(parsed, HEAD_ROWS))
         length = (timedelta(seconds=self.bar_seconds) if self.bar_seconds
                   else bar_length([b[2] for b in head]))
         ids, carried = self.carried.ids(), self.carried
         for line, x, start, op, hi, low, close, vol in itertools.chain(head, parsed):
-            carried.in_order(start, self.time_name, x[t], strict=True)
-            if why := problem(op, hi, low, close, vol):
-                raise cell.BadCell(why)
+            try:  # the head was read ahead: a problem names its own row's line
+                carried.in_order(start, self.time_name, x[t], strict=True)
+                if op is None:  # a bar without trades: flat at the last price, no volume
+                    if carried.tick.price is None:
+                        raise cell.BadCell(EMPTY_FIRST)
+                    op = hi = low = close = carried.tick.price
+                if why := problem(op, hi, low, close, vol):
+                    raise cell.BadCell(why)
+            except cell.BadCell as e:
+                e.line = line
+                raise
             yield Row(line, x[t], x[c], bar_trades(self.product, ids, start, length, op, hi,
                                                    low, close, vol, carried.tick))

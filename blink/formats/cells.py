@@ -23,7 +23,10 @@ class FileFormatError(ConfigError):
 
 
 class BadCell(ValueError):
-    """A problem in the current row (the reader adds the file and line)."""
+    """A problem in the current row (the reader adds the file and line: `line` when the
+    parser had read ahead of the bad row, else the reader's current line)."""
+
+    line: int | None = None
 
 
 def parsed(name: str, fn: Callable[[str], T], text: str) -> T:
@@ -49,6 +52,14 @@ def positive(name: str, text: str) -> Decimal:
 def side(name: str, text: str) -> str:
     """"buy" or "sell", as written."""
     return parsed(name, parse_side, text)
+
+
+MISSING = ("", "nan")  # how exports write "no value" (pandas: empty; many datasets: NaN)
+
+
+def missing(text: str) -> bool:
+    """An empty or NaN cell (any case, spaces around it allowed)."""
+    return text.strip().lower() in MISSING
 
 
 def number(name: str, text: str) -> Decimal:

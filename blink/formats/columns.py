@@ -143,7 +143,7 @@ def exact(name: str, lines: Iterator[bytes], raw: list[bytes], line: int, width:
             if cursor.line >= last:
                 break
     except BadCell as e:
-        return rows, 0, FileFormatError(f"{name}:{cursor.line}: {e}")
+        return rows, 0, FileFormatError(f"{name}:{e.line or cursor.line}: {e}")
     except FileFormatError as e:
         return rows, 0, e
     return rows, line + reader.line_num, None

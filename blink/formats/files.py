@@ -97,7 +97,7 @@ def read(path: str | Path, product_id: str | None = None, *, bar_seconds: float 
         try:
             yield from _parser(f, product_id, bar_seconds, first_id).rows(cursor.cells())
         except BadCell as e:
-            raise FileFormatError(f"{f.name}:{cursor.line}: {e}") from None
+            raise FileFormatError(f"{f.name}:{e.line or cursor.line}: {e}") from None
 
 
 def read_trades(path: str | Path, product_id: str | None = None, **kw) -> Iterator[Trade]:

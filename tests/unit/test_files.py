@@ -4,6 +4,7 @@ The column reader agreeing with the row reader on all of it: tests/unit/test_fil
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -79,6 +80,55 @@ def test_bar_volume_split_and_degenerate_bars():
     assert [(t.price, t.size) for t in zero] == [(d(10), d(0))]
 
 
+def test_bars_without_prices_are_minutes_without_trades(tmp_path):
+    # how exports write a minute without trades: NaN (many datasets) or empty (pandas)
+    path = tmp_path / "gaps.csv"
+    path.write_text("Timestamp,Open,High,Low,Close,Volume_(BTC),Weighted_Price\n"
+                    "1514764800,10,12,9,11,2,10.5\n"
+                    "1514764860,NaN,NaN,NaN,NaN,NaN,NaN\n"
+                    "1514764920, nan ,,NAN,,0,\n"
+                    "1514764980,11,11,10,10,1,10.2\n")
+    rows = list(files.read(path, "BTC-USD"))
+    assert [(r.line, r.value) for r in rows] == [(2, "11"), (3, "NaN"), (4, ""), (5, "10")]
+    for row in rows[1:3]:  # flat at the last price, no volume: one trade of size 0
+        (t,) = row.trades
+        assert (t.price, t.size) == (Decimal(11), Decimal(0))
+        assert t.time == datetime.fromtimestamp(int(row.timestamp), UTC)
+    assert [t.price for t in rows[3].trades] == [Decimal(11), Decimal(10)]
+    for body, line, words in (
+            ("1514764800,NaN,NaN,NaN,NaN,NaN,NaN\n1514764860,10,12,9,11,2,10.5\n", 2,
+             "before any bar with prices"),  # nothing to carry
+            ("1514764800,10,12,9,11,2,10.5\n1514764860,NaN,NaN,NaN,NaN,3,NaN\n", 3,
+             "Volume_(BTC): '3' in a bar without prices"),
+            ("1514764800,10,12,9,11,2,10.5\n1514764860,NaN,12,NaN,NaN,0,NaN\n", 3,
+             "Open: not finite")):  # some prices missing: not a minute without trades
+        path.write_text("Timestamp,Open,High,Low,Close,Volume_(BTC),Weighted_Price\n" + body)
+        with pytest.raises(files.FileFormatError,
+                           match=rf"gaps.csv:{line}: .*{re.escape(words)}"):
+            list(files.read(path, "BTC-USD"))
+
+
+def test_a_missing_sample_of_a_series_holds_the_last_value(tmp_path):
+    path = tmp_path / "cpu.csv"
+    path.write_text("time,cpu\n2024-01-01T00:00:00Z,1.5\n2024-01-01T00:01:00Z,\n"
+                    "2024-01-01T00:02:00Z,NaN\n2024-01-01T00:03:00Z,4\n")
+    rows = list(files.read(path))
+    assert [r.value for r in rows] == ["1.5", "", "NaN", "4"]
+    assert [r.trades[0].price for r in rows] == [Decimal("1.5")] * 3 + [Decimal(4)]
+    path.write_text("time,cpu\n2024-01-01T00:00:00Z,nan\n2024-01-01T00:01:00Z,2\n")
+    with pytest.raises(files.FileFormatError, match="cpu.csv:2: cpu: missing before any value"):
+        list(files.read(path, column="cpu"))
+
+
+def test_a_bad_bar_among_the_first_rows_names_its_own_line(tmp_path):
+    # the parser reads up to 64 rows ahead to tell the bar length: the error is still its own
+    path = tmp_path / "early.csv"
+    path.write_text("time,open,high,low,close,volume\n2026-01-05T12:00:00Z,10,8,9,11,1\n" +
+                    "".join(f"2026-01-05T12:{m:02d}:00Z,10,12,9,11,1\n" for m in range(1, 9)))
+    with pytest.raises(files.FileFormatError, match=r"early.csv:2: inconsistent bar"):
+        list(files.read(path, "BTC-USD"))
+
+
 def test_tardis_ticks_taker_side_becomes_maker_side():
     rows = list(files.read(TARDIS))
     raw = raw_rows(TARDIS)
@@ -138,7 +188,7 @@ def test_series_keeps_values_and_accepts_epochs(tmp_path):
     (",".join(files.TICKS) + "\nBTC-USD,1,yesterday,1,1,buy\n", 2, "time"),
     (",".join(files.TARDIS) + "\nb,BTCUSDT,1582329602111000,1,-3,buy,9682,0.132\n", 2,
      "trade_id"),
-    ("ts,value\n2024-01-01T00:00:00Z,nan\n", 2, "value: not finite"),
+    ("ts,value\n2024-01-01T00:00:00Z,nan\n", 2, "value: missing before any value"),
 ])
 @pytest.mark.parametrize("reader", [files.read, files.read_columns])
 def test_bad_files_name_file_line_and_problem(tmp_path, content, line, problem, reader):
