@@ -53,15 +53,24 @@ def _opened(path: str | Path, format: str | None, column: str | None) -> Iterato
         header = containers.cells(name, first, 1) if first is not None else []
         if not header or header == [""]:
             raise FileFormatError(f"{name}:1: empty file (no header)")
-        second = next(lines, None)
-        try:
-            row = None if second is None else containers.cells(name, second, 2)
-        except FileFormatError:  # the reader reports it, at its line
-            row = None
+        second, titled = next(lines, None), 0
+        row = _row(name, second, 2)
+        if len(header) == 1 and row and len(row) > 1:  # a title line above the header
+            header, second, titled = row, next(lines, None), 1
+            row = _row(name, second, 3)
         layout = choose(name, header, row or None, format=format, column=column)
         head = [first] if layout.headerless else []
         data = itertools.chain(head, [] if second is None else [second], lines)
-        yield _Opened(name, source.container, layout, data, 1 if layout.headerless else 2)
+        yield _Opened(name, source.container, layout, data,
+                      (1 if layout.headerless else 2) + titled)
+
+
+def _row(name: str, line: bytes | None, number: int) -> list[str] | None:
+    """The cells of the first data line (None: none, or unreadable: the reader reports it)."""
+    try:
+        return None if line is None else containers.cells(name, line, number)
+    except FileFormatError:
+        return None
 
 
 def sniff(path: str | Path, *, format: str | None = None, column: str | None = None) -> Layout:

@@ -196,6 +196,17 @@ def test_headerless_series_and_binance_klines(tmp_path):
     assert [sum(t.size for t in r.trades) for r in rows] == [Decimal(3)] * 3
 
 
+def test_a_title_line_above_the_header_is_skipped(tmp_path):
+    # as CryptoDataDownload's exchange files begin: a URL, then the header
+    rows = "".join(f"{1514764800 + 60 * i},2018-01-01 00:{i:02d}:00,BTC/USD,10,12,9,11,3,33\n"
+                   for i in range(3))
+    path = write(tmp_path, "https://www.CryptoDataDownload.com\nunix,date,symbol,open,high,"
+                 "low,close,Volume BTC,Volume USD\n" + rows, "cdd.csv")
+    layout = files.sniff(path)
+    assert (layout.format, layout.names[layout.at["volume"]]) == ("bars", "Volume BTC")
+    assert [r.line for r in both(path)] == [3, 4, 5]
+
+
 def test_gzip_parquet_and_standard_input_read_like_the_csv(tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -227,7 +238,8 @@ def test_gzip_parquet_and_standard_input_read_like_the_csv(tmp_path, monkeypatch
     (b"time,value\n2024-01-01,1\nyesterday,2\n", 3,
      "time: 'yesterday' is not a time (expected ISO-8601 or epoch"),
     (b"time,value\n2024-01-02,1\n2024-01-01,2\n", 3,
-     "time: '2024-01-01' is before the previous row's time (rows must be in time order)"),
+     "time: '2024-01-01' is before the previous row's time (rows must be in time order, "
+     "oldest first: reverse a newest-first file)"),
     (b"time,price,size\n1704067200,5,1\n1704067100,5,1\n", 3, "is before the previous row's"),
     (b"timestamp,open,high,low,close\n1,2,3,1,2\n1,2,3,1,2\n", 3, "is not after the previous"),
     (b"time,value\n2024-01-01,1\n2024-01-02,n/a\n", 3, "value: not a number: 'n/a'"),
