@@ -76,8 +76,8 @@ class Carried:
         last = self.last
         if last is not None and (when < last or strict and when == last):
             raise BadCell(f"{name}: {text[:40]!r} is {'not after' if strict else 'before'} the "
-                          "previous row's time (rows must be in time order, oldest first: reverse a "
-                          "newest-first file)")
+                          "previous row's time (rows must be in time order, oldest first: "
+                          "reverse a newest-first file)")
         self.last = when
 
     def in_order_us(self, us: np.ndarray, strict: bool = False) -> bool:
