@@ -18,6 +18,11 @@ from blink.config import Settings
 from blink.formats import files
 
 AHEAD_TRADES = 1_000_000  # most featurized trades waiting for their model (~100 MB)
+# most retrains queued ahead of the scoring stage: each holds its training window and then its
+# model (~1 MB on 1-minute bars), and more than the workers can take gains nothing; unbounded,
+# a bar file's feature stage queued a retrain every 60 rows up to AHEAD_TRADES (2.4 GB at
+# 150,000 bars)
+AHEAD_FITS = 8
 
 
 @dataclass
@@ -41,7 +46,8 @@ async def drive(chunks: Iterable[files.Columns], bt: Backtest,
                 progress: Progress | None = None) -> Summary:
     """Both stages over every chunk; each completed chunk is emitted, then the detector's
     buffers are drained (into the isolated store with `store`). The scoring stage waits for
-    a fit only when the feature stage is `AHEAD_TRADES` ahead, or at the end."""
+    a fit only when the feature stage is `AHEAD_TRADES` or `AHEAD_FITS` ahead, or at the
+    end."""
     db = None
     if store:
         db = await backtest_store.BacktestStore.open(bt.settings)
@@ -63,10 +69,11 @@ async def drive(chunks: Iterable[files.Columns], bt: Backtest,
             if db is not None:  # the tape goes to the writer as it is read
                 trades = cols.trades()
                 await db.submit(trades)
-            bt.push(cols, trades)
-            while bt.ahead > AHEAD_TRADES and (job := bt.blocker()) is not None:
-                await asyncio.wrap_future(job)
-                await judge()
+            for _ in bt.push(cols, trades):
+                while bt.ahead > AHEAD_TRADES or bt.fits_ahead > AHEAD_FITS:
+                    if (job := bt.blocker()) is not None:  # else the head is judged at once
+                        await asyncio.wrap_future(job)
+                    await judge()  # everything up to the next unfinished fit (or all)
             await judge()
         while bt.queue:
             if (job := bt.blocker()) is not None:

@@ -32,7 +32,7 @@ import logging
 import math
 import multiprocessing
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,14 +64,18 @@ class _Moment(NamedTuple):
 
 
 class _Chunk:
-    """One input chunk between the stages: per-trade scores fill in as runs are judged."""
+    """One input chunk between the stages: per-trade scores fill in as runs are judged, and
+    each row's served score as the run holding its last trade is (the models themselves are
+    not kept: a chunk of bars spans a thousand of them)."""
 
     def __init__(self, cols: files.Columns, trades: list | None) -> None:
         self.cols, self.trades = cols, trades
-        n = len(cols.ts)
+        n, rows = len(cols.ts), len(cols)
         self.raw, self.anomalous = np.full(n, np.nan), np.zeros(n, bool)
-        self.starts: list[int] = []  # first trade of each judged run ...
-        self.models: list = []  # ... and the model that judged it
+        self.last = cols.ends - 1  # each row's last trade
+        self.score = np.zeros(rows)
+        self.versions: list[str] = [""] * rows
+        self.thresholds: list[float | None] = [None] * rows
         self.left = n  # trades not judged yet
 
     def __getitem__(self, i: int):
@@ -79,19 +83,22 @@ class _Chunk:
             return self.trades[i]
         return _Moment(datetime.fromtimestamp(float(self.cols.ts[i]), UTC), None)
 
+    def judged(self, start: int, raw: np.ndarray, anomalous: np.ndarray, model) -> None:
+        """Trades [start, start + len(raw)) judged by `model` (None: no model yet)."""
+        stop = start + len(raw)
+        self.raw[start:stop], self.anomalous[start:stop] = raw, anomalous
+        self.left -= len(raw)
+        a, b = np.searchsorted(self.last, (start, stop))  # the rows ending in the run
+        rows = a + np.flatnonzero(~np.isnan(self.raw[self.last[a:b]]))
+        if model is None or not len(rows):
+            return
+        self.score[rows] = model.anomaly_scores(self.raw[self.last[rows]])
+        for r in rows.tolist():
+            self.versions[r], self.thresholds[r] = model.version, model.threshold
+
     def scored(self) -> ScoredChunk:
-        last = self.cols.ends - 1
-        raw, anomaly = self.raw[last], self.anomalous[last]
-        run = np.searchsorted(np.asarray(self.starts), last, side="right") - 1
-        score, versions, thresholds = np.zeros(len(last)), [""] * len(last), [None] * len(last)
-        for k, model in enumerate(self.models):
-            rows = np.flatnonzero((run == k) & ~np.isnan(raw))
-            if model is None or not len(rows):
-                continue
-            score[rows] = model.anomaly_scores(raw[rows])
-            for r in rows.tolist():
-                versions[r], thresholds[r] = model.version, model.threshold
-        return ScoredChunk(self.cols, raw, anomaly, score, versions, thresholds)
+        return ScoredChunk(self.cols, self.raw[self.last], self.anomalous[self.last],
+                           self.score, self.versions, self.thresholds)
 
 
 class _Run(NamedTuple):
@@ -143,12 +150,15 @@ class Backtest:
         self.queue: deque[_Run | _Retrain] = deque()  # in trade order
         self.chunks: deque[_Chunk] = deque()  # not fully judged yet, oldest first
         self.ahead = 0  # featurized trades in the queue
+        self.fits_ahead = 0  # retrains in the queue (each holds its training window)
         self.fit_workers = fit_workers
         self.executor: ProcessPoolExecutor | None = None  # started by the first fit
 
     # ------------------------------------------------------------------ feature stage
-    def push(self, cols: files.Columns, trades: list | None = None) -> None:
-        """The feature stage for one chunk (`trades`: its Trade objects, when built)."""
+    def push(self, cols: files.Columns, trades: list | None = None) -> Iterator[None]:
+        """The feature stage for one chunk (`trades`: its Trade objects, when built), a step
+        per `chunk` trades: between steps the caller may judge (a chunk of bars holds a
+        thousand retrains, each holding its window until judged)."""
         chunk = _Chunk(cols, trades)
         self.chunks.append(chunk)
         for a in range(0, len(cols.ts), self.chunk):
@@ -156,6 +166,7 @@ class Backtest:
             f = self.detector.featurize(cols.ts[a:b], cols.price[a:b], cols.size[a:b],
                                         cols.taker[a:b])
             self._schedule(chunk, a, f)
+            yield
 
     def _schedule(self, chunk: _Chunk, offset: int, f: Featurized) -> None:
         """Warm rows into the history; a retrain after the trade that makes one due (that
@@ -206,6 +217,7 @@ class Backtest:
             job = Future()
             job.set_result(fit_one(*args))
         self.queue.append(_Retrain(end, len(X), job))
+        self.fits_ahead += 1
 
     # ------------------------------------------------------------------ scoring stage
     def blocker(self) -> Future | None:
@@ -220,16 +232,13 @@ class Backtest:
         while self.queue and self.blocker() is None:
             item = self.queue.popleft()
             if isinstance(item, _Retrain):
+                self.fits_ahead -= 1
                 self._apply(item)
                 continue
             chunk, start, f = item  # at most `chunk` trades (split by `push`)
-            stop = start + len(f.ts)
             self.ahead -= len(f.ts)
-            chunk.raw[start:stop], chunk.anomalous[start:stop] = self.detector.judge(
-                f, _Offset(chunk, start))
-            chunk.starts.append(start)
-            chunk.models.append(self.detector.model)
-            chunk.left -= len(f.ts)
+            chunk.judged(start, *self.detector.judge(f, _Offset(chunk, start)),
+                         self.detector.model)
         done = []
         while self.chunks and self.chunks[0].left == 0:
             done.append(self.chunks.popleft().scored())

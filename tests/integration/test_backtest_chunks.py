@@ -75,6 +75,43 @@ def test_chunked_bars_equal_trade_by_trade(bars_file, make_settings):
     assert outcome(rows, settings, chunk=3) == one  # smaller than some rows (4 trades)
 
 
+def test_memory_is_bounded_by_retrains_ahead_not_by_the_file(bars_file, make_settings,
+                                                             monkeypatch):
+    # a chunk of bars spans many retrains: it used to keep every model that judged it (2.4 GB
+    # at 150,000 bars), and the feature stage queued every retrain (window, then model)
+    import asyncio
+    import gc
+    import weakref
+
+    from blink.backtest import sampling
+    from blink.backtest.engine import Backtest
+    from blink.backtest.fits import serve_forest
+
+    settings = sampling.plan(make_settings(train_min_rows=300, n_estimators=20,
+                                           max_samples=64), "bars", files.read(bars_file))
+    rows = list(files.read(bars_file))
+    want = outcome(rows, settings, chunk=1024)
+    monkeypatch.setattr(driver, "AHEAD_FITS", 1)
+    assert outcome(rows, settings, chunk=64) == want
+    served, ahead = [], []
+
+    def serve(result, version, end):
+        served.append(weakref.ref(model := serve_forest(result, version, end)))
+        return model
+
+    def emit(done):
+        gc.collect()
+        ahead.append(("alive at the chunk's end", sum(m() is not None for m in served)))
+
+    bt = Backtest(settings, serve=serve, keep_rows=False, chunk=64)
+    retrain = bt._retrain
+    bt._retrain = lambda end: (retrain(end), ahead.append(("queued", bt.fits_ahead)))
+    asyncio.run(driver.drive(files.columns(rows), bt, emit))
+    assert len(bt.fits) >= 5 and len(rows) <= files.CHUNK_ROWS  # one chunk, many models
+    assert max(n for what, n in ahead if what == "queued") <= 2  # AHEAD_FITS + one a step
+    assert [n for what, n in ahead if what != "queued"] == [1]  # the one being served
+
+
 def test_vector_anomaly_scores_equal_the_scalar_ones():
     rng = np.random.default_rng(0)
     for scores in (rng.normal(-0.45, 0.05, 3000), np.round(rng.normal(-0.45, 0.05, 3000), 2)):
