@@ -20,10 +20,11 @@ pin both).
 
 Output, one CSV row per input row in input order: `timestamp` (as written), `value`,
 `score_raw` (empty before the first model), `anomaly` (0/1), `anomaly_score` (0 before the
-first model) and `model_version`; a bar that became several trades gets the score after its
-last trade. Windows of bars and series follow their sampling interval (`blink.backtest.sampling`);
-`--store` also writes tape, feature rows and events to the schema `backtest`
-(`blink.backtest.store`). The command line itself: `blink.cli.backtest`.
+first model) and `model_version`; a bar that became several trades gets the score of its most
+anomalous trade and is flagged when any of them was (an alert raised at a bar's low belongs
+to the bar even when its close is back). Windows of bars and series follow their sampling
+interval (`blink.backtest.sampling`); `--store` also writes tape, feature rows and events to
+the schema `backtest` (`blink.backtest.store`). The command line itself: `blink.cli.backtest`.
 """
 
 from __future__ import annotations
@@ -64,18 +65,17 @@ class _Moment(NamedTuple):
 
 
 class _Chunk:
-    """One input chunk between the stages: per-trade scores fill in as runs are judged, and
-    each row's served score as the run holding its last trade is (the models themselves are
-    not kept: a chunk of bars spans a thousand of them)."""
+    """One input chunk between the stages: per-trade scores fill in as runs are judged (with
+    the served score and the version of the model that judged each: the models themselves are
+    not kept, a chunk of bars spans a thousand of them)."""
 
     def __init__(self, cols: files.Columns, trades: list | None) -> None:
         self.cols, self.trades = cols, trades
-        n, rows = len(cols.ts), len(cols)
+        n = len(cols.ts)
         self.raw, self.anomalous = np.full(n, np.nan), np.zeros(n, bool)
-        self.last = cols.ends - 1  # each row's last trade
-        self.score = np.zeros(rows)
-        self.versions: list[str] = [""] * rows
-        self.thresholds: list[float | None] = [None] * rows
+        self.score = np.zeros(n)  # anomaly_score, 0 before the first model
+        self.run = np.full(n, -1)  # index into `served` of the model that judged the trade
+        self.served: list[tuple[str, float]] = []  # (version, threshold) per judged run
         self.left = n  # trades not judged yet
 
     def __getitem__(self, i: int):
@@ -88,17 +88,27 @@ class _Chunk:
         stop = start + len(raw)
         self.raw[start:stop], self.anomalous[start:stop] = raw, anomalous
         self.left -= len(raw)
-        a, b = np.searchsorted(self.last, (start, stop))  # the rows ending in the run
-        rows = a + np.flatnonzero(~np.isnan(self.raw[self.last[a:b]]))
-        if model is None or not len(rows):
+        scored = np.flatnonzero(~np.isnan(raw))
+        if model is None or not len(scored):
             return
-        self.score[rows] = model.anomaly_scores(self.raw[self.last[rows]])
-        for r in rows.tolist():
-            self.versions[r], self.thresholds[r] = model.version, model.threshold
+        self.score[start + scored] = model.anomaly_scores(raw[scored])
+        self.run[start + scored] = len(self.served)
+        self.served.append((model.version, model.threshold))
 
     def scored(self) -> ScoredChunk:
-        return ScoredChunk(self.cols, self.raw[self.last], self.anomalous[self.last],
-                           self.score, self.versions, self.thresholds)
+        """One output row per input row: its most anomalous trade (a bar's four points: an
+        alert raised at its low is the bar's, though its close is back), flagged when any of
+        its trades was."""
+        ends = self.cols.ends
+        starts = np.concatenate(([0], ends[:-1]))
+        key = np.where(np.isnan(self.raw), np.inf, self.raw)
+        rows = np.repeat(np.arange(len(ends)), ends - starts)
+        pick = np.lexsort((key, rows))[starts]  # each row's lowest score_raw, first on ties
+        runs = self.run[pick].tolist()
+        return ScoredChunk(self.cols, self.raw[pick],
+                           np.logical_or.reduceat(self.anomalous, starts),
+                           self.score[pick], [self.served[k][0] if k >= 0 else "" for k in runs],
+                           [self.served[k][1] if k >= 0 else None for k in runs])
 
 
 class _Run(NamedTuple):
