@@ -98,16 +98,21 @@ class _Chunk:
     def scored(self) -> ScoredChunk:
         """One output row per input row: its most anomalous trade (a bar's four points: an
         alert raised at its low is the bar's, though its close is back), flagged when any of
-        its trades was."""
+        its trades was; a row without trades (a bar or sample missing) unscored."""
         ends = self.cols.ends
-        starts = np.concatenate(([0], ends[:-1]))
+        starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
+        full = ends > starts
         key = np.where(np.isnan(self.raw), np.inf, self.raw)
-        rows = np.repeat(np.arange(len(ends)), ends - starts)
-        pick = np.lexsort((key, rows))[starts]  # each row's lowest score_raw, first on ties
-        runs = self.run[pick].tolist()
-        return ScoredChunk(self.cols, self.raw[pick],
-                           np.logical_or.reduceat(self.anomalous, starts),
-                           self.score[pick], [self.served[k][0] if k >= 0 else "" for k in runs],
+        order = np.lexsort((key, np.repeat(np.arange(len(ends)), ends - starts)))
+        pick = order[starts[full]]  # each row's lowest score_raw, the first on ties
+        raw, anomaly = np.full(len(ends), np.nan), np.zeros(len(ends), bool)
+        score, runs = np.zeros(len(ends)), np.full(len(ends), -1)
+        raw[full], score[full], runs[full] = self.raw[pick], self.score[pick], self.run[pick]
+        if len(pick):
+            anomaly[full] = np.logical_or.reduceat(self.anomalous, starts[full])
+        runs = runs.tolist()
+        return ScoredChunk(self.cols, raw, anomaly, score,
+                           [self.served[k][0] if k >= 0 else "" for k in runs],
                            [self.served[k][1] if k >= 0 else None for k in runs])
 
 

@@ -18,7 +18,7 @@ class Scored:
     """One output row (what `run` keeps for the evaluation)."""
     timestamp: str
     value: str
-    ts: float  # event time of the row's last trade
+    ts: float  # event time of the row's last trade (a row without: a trade next to it)
     score_raw: float | None
     anomaly: bool
     anomaly_score: float
@@ -60,7 +60,9 @@ class ScoredChunk:
                    map(repr, self.anomaly_score.tolist()), self.versions, strict=True)
 
     def rows(self) -> list[Scored]:
-        ts = self.cols.ts[self.cols.ends - 1].tolist()
+        # a row without trades (a missing bar or sample): the time of a trade next to it
+        ts = (self.cols.ts[np.maximum(self.cols.ends - 1, 0)].tolist() if len(self.cols.ts)
+              else [math.nan] * len(self))
         return [Scored(t, v, when, None if r != r else r, a, s, ver, thr)
                 for t, v, when, r, a, s, ver, thr in zip(
                     self.cols.timestamp, self.cols.value, ts, self.raw.tolist(),

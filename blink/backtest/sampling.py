@@ -54,7 +54,7 @@ GAP_ROWS = 2
 def interval(rows: Iterable) -> float | None:
     """Median positive interval (s) between the first SAMPLE_ROWS rows' first trades (a bar's
     start: a bar of one trade, flat or without volume, has no other point at its end)."""
-    ts = [row.trades[0].ts for row in itertools.islice(rows, SAMPLE_ROWS)]
+    ts = [row.trades[0].ts for row in itertools.islice(rows, SAMPLE_ROWS) if row.trades]
     steps = [b - a for a, b in itertools.pairwise(ts) if b > a]
     return statistics.median(steps) if steps else None
 

@@ -7,8 +7,8 @@ is `bar_seconds`, else the smallest positive step between bar times in the first
 volume is split evenly in 1e-8 BTC units with the remainder on the last trade; a volume too
 small to split (or zero) gives one trade at the close; bars without a volume column count
 volume 1. A bar whose open, high, low and close are all empty or NaN (how many exports write a
-minute without trades) is a bar without volume at the last price: one trade of size 0, the
-row kept in the output; before any bar with prices it is an error. Trade ids are consecutive;
+minute without trades) has no trade: the features see the silence a missing row would be, and
+the row stays in the output, unscored. Trade ids are consecutive;
 bars must go forward in time. Bars have no column path: a chunk of bars is its rows
 (`blink.formats.columns.columns`).
 """
@@ -29,8 +29,6 @@ SATOSHI = Decimal("1E-8")
 OHLC = ("open", "high", "low", "close")
 NO_VOLUME = Decimal(1)
 HEAD_ROWS = 64  # rows that tell the bar length
-EMPTY_FIRST = ("a bar without prices (a minute without trades) before any bar with prices: "
-               "there is no last price to carry (drop the leading empty bars)")
 
 
 def bar_length(starts: list[datetime], default: float = 60.0) -> timedelta:
@@ -96,14 +94,10 @@ class Bars:
         for line, x, start, op, hi, low, close, vol in itertools.chain(head, parsed):
             try:  # the head was read ahead: a problem names its own row's line
                 carried.in_order(start, self.time_name, x[t], strict=True)
-                if op is None:  # a bar without trades: flat at the last price, no volume
-                    if carried.tick.price is None:
-                        raise cell.BadCell(EMPTY_FIRST)
-                    op = hi = low = close = carried.tick.price
-                if why := problem(op, hi, low, close, vol):
+                if op is not None and (why := problem(op, hi, low, close, vol)):
                     raise cell.BadCell(why)
             except cell.BadCell as e:
                 e.line = line
                 raise
-            yield Row(line, x[t], x[c], bar_trades(self.product, ids, start, length, op, hi,
-                                                   low, close, vol, carried.tick))
+            yield Row(line, x[t], x[c], () if op is None else bar_trades(
+                self.product, ids, start, length, op, hi, low, close, vol, carried.tick))

@@ -3,8 +3,8 @@
 The value is kept as written (`Row.value`; zero and negative allowed) and becomes the price of a
 size-1 trade, with consecutive trade ids from `first_id` and a side by the tick rule. Times are
 ISO-8601 or epoch s/ms/µs/ns (`blink.times.parse_when`), going forward (equal times allowed).
-A missing value (empty or NaN: no sample) holds the last one, its row kept in the output; before
-any value it is an error.
+A missing value (empty or NaN: no sample) gives the row no trade: the features see the silence
+a missing row would be, and the row stays in the output, unscored.
 """
 
 from __future__ import annotations
@@ -35,13 +35,11 @@ class Series:
         ids = carried.ids()
         for line, c in cells:
             when = cell.when(self.time_name, c[self.t])
-            if not cell.missing(c[self.v]):
-                value = cell.number(self.value_name, c[self.v])
-            elif carried.tick.price is None:
-                raise cell.BadCell(f"{self.value_name}: missing before any value: there is no "
-                                   "last value to hold (drop the leading empty rows)")
-            else:  # no sample: the last value held (as a bar without trades)
-                value = carried.tick.price
+            if cell.missing(c[self.v]):  # no sample: a row without a trade, unscored
+                carried.in_order(when, self.time_name, c[self.t])
+                yield Row(line, c[self.t], c[self.v], ())
+                continue
+            value = cell.number(self.value_name, c[self.v])
             carried.in_order(when, self.time_name, c[self.t])
             trade = Trade(self.product, next(ids), when, value, ONE, carried.tick(value))
             yield Row(line, c[self.t], c[self.v], (trade,))

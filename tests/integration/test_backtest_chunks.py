@@ -75,6 +75,32 @@ def test_chunked_bars_equal_trade_by_trade(bars_file, make_settings):
     assert outcome(rows, settings, chunk=3) == one  # smaller than some rows (4 trades)
 
 
+def test_bars_without_prices_score_as_if_the_rows_were_missing(bars_file, make_settings,
+                                                               tmp_path):
+    # how a minute without trades is written (a NaN row, an empty one, no row at all) does
+    # not change a single score: each is a silence to the features
+    from blink.backtest import sampling
+
+    lines = bars_file.read_text().splitlines()
+    gone = {5, 6, 7, 300, *range(400, 460), 650}  # data lines blanked or dropped
+    blank = [",".join([x.split(",")[0]] + ["NaN" if i % 2 else ""] * 5) if i in gone else x
+             for i, x in enumerate(lines[1:], 1)]
+    with_nan, without = tmp_path / "nan.csv", tmp_path / "dropped.csv"
+    with_nan.write_text("\n".join([lines[0], *blank]) + "\n")
+    without.write_text("\n".join([lines[0], *(x for i, x in enumerate(lines[1:], 1)
+                                               if i not in gone)]) + "\n")
+    base = make_settings(train_min_rows=300, n_estimators=20, max_samples=64)
+    out = {}
+    for path in (with_nan, without):
+        rows = list(files.read(path))
+        out[path] = outcome(rows, sampling.plan(base, "bars", rows), chunk=1024)
+    kept = [c for c in out[with_nan][0] if c[1] not in ("", "NaN")]
+    assert kept == out[without][0] and len(kept) == len(lines) - 1 - len(gone)
+    assert all(c[2:] == ["", "0", "0.0", ""] for c in out[with_nan][0] if c[1] in ("", "NaN"))
+    assert out[with_nan][2:5] == out[without][2:5]  # the same fits, events, feature rows
+    assert any(c[3] == "1" for c in kept)
+
+
 def test_memory_is_bounded_by_retrains_ahead_not_by_the_file(bars_file, make_settings,
                                                              monkeypatch):
     # a chunk of bars spans many retrains: it used to keep every model that judged it (2.4 GB

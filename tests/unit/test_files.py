@@ -83,41 +83,34 @@ def test_bar_volume_split_and_degenerate_bars():
 def test_bars_without_prices_are_minutes_without_trades(tmp_path):
     # how exports write a minute without trades: NaN (many datasets) or empty (pandas)
     path = tmp_path / "gaps.csv"
-    path.write_text("Timestamp,Open,High,Low,Close,Volume_(BTC),Weighted_Price\n"
+    head = "Timestamp,Open,High,Low,Close,Volume_(BTC),Weighted_Price\n"
+    path.write_text(head + "1514764740,NaN,NaN,NaN,NaN,NaN,NaN\n"
                     "1514764800,10,12,9,11,2,10.5\n"
                     "1514764860,NaN,NaN,NaN,NaN,NaN,NaN\n"
                     "1514764920, nan ,,NAN,,0,\n"
                     "1514764980,11,11,10,10,1,10.2\n")
     rows = list(files.read(path, "BTC-USD"))
-    assert [(r.line, r.value) for r in rows] == [(2, "11"), (3, "NaN"), (4, ""), (5, "10")]
-    for row in rows[1:3]:  # flat at the last price, no volume: one trade of size 0
-        (t,) = row.trades
-        assert (t.price, t.size) == (Decimal(11), Decimal(0))
-        assert t.time == datetime.fromtimestamp(int(row.timestamp), UTC)
-    assert [t.price for t in rows[3].trades] == [Decimal(11), Decimal(10)]
+    assert [(r.line, r.value, len(r.trades)) for r in rows] == [
+        (2, "NaN", 0), (3, "11", 4), (4, "NaN", 0), (5, "", 0), (6, "10", 2)]
+    assert [t.trade_id for r in rows for t in r.trades] == list(range(1, 7))
     for body, line, words in (
-            ("1514764800,NaN,NaN,NaN,NaN,NaN,NaN\n1514764860,10,12,9,11,2,10.5\n", 2,
-             "before any bar with prices"),  # nothing to carry
             ("1514764800,10,12,9,11,2,10.5\n1514764860,NaN,NaN,NaN,NaN,3,NaN\n", 3,
              "Volume_(BTC): '3' in a bar without prices"),
             ("1514764800,10,12,9,11,2,10.5\n1514764860,NaN,12,NaN,NaN,0,NaN\n", 3,
              "Open: not finite")):  # some prices missing: not a minute without trades
-        path.write_text("Timestamp,Open,High,Low,Close,Volume_(BTC),Weighted_Price\n" + body)
+        path.write_text(head + body)
         with pytest.raises(files.FileFormatError,
                            match=rf"gaps.csv:{line}: .*{re.escape(words)}"):
             list(files.read(path, "BTC-USD"))
 
 
-def test_a_missing_sample_of_a_series_holds_the_last_value(tmp_path):
+def test_a_missing_sample_of_a_series_is_a_row_without_a_trade(tmp_path):
     path = tmp_path / "cpu.csv"
     path.write_text("time,cpu\n2024-01-01T00:00:00Z,1.5\n2024-01-01T00:01:00Z,\n"
                     "2024-01-01T00:02:00Z,NaN\n2024-01-01T00:03:00Z,4\n")
     rows = list(files.read(path))
-    assert [r.value for r in rows] == ["1.5", "", "NaN", "4"]
-    assert [r.trades[0].price for r in rows] == [Decimal("1.5")] * 3 + [Decimal(4)]
-    path.write_text("time,cpu\n2024-01-01T00:00:00Z,nan\n2024-01-01T00:01:00Z,2\n")
-    with pytest.raises(files.FileFormatError, match="cpu.csv:2: cpu: missing before any value"):
-        list(files.read(path, column="cpu"))
+    assert [(r.value, [t.price for t in r.trades]) for r in rows] == [
+        ("1.5", [Decimal("1.5")]), ("", []), ("NaN", []), ("4", [Decimal(4)])]
 
 
 def test_a_bad_bar_among_the_first_rows_names_its_own_line(tmp_path):
@@ -188,7 +181,7 @@ def test_series_keeps_values_and_accepts_epochs(tmp_path):
     (",".join(files.TICKS) + "\nBTC-USD,1,yesterday,1,1,buy\n", 2, "time"),
     (",".join(files.TARDIS) + "\nb,BTCUSDT,1582329602111000,1,-3,buy,9682,0.132\n", 2,
      "trade_id"),
-    ("ts,value\n2024-01-01T00:00:00Z,nan\n", 2, "value: missing before any value"),
+    ("ts,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,inf\n", 3, "value: not finite"),
 ])
 @pytest.mark.parametrize("reader", [files.read, files.read_columns])
 def test_bad_files_name_file_line_and_problem(tmp_path, content, line, problem, reader):
