@@ -7,8 +7,9 @@ is `bar_seconds`, else the smallest positive step between bar times in the first
 volume is split evenly in 1e-8 BTC units with the remainder on the last trade; a volume too
 small to split (or zero) gives one trade at the close; bars without a volume column count
 volume 1. A bar whose open, high, low and close are all empty or NaN (how many exports write a
-minute without trades) has no trade: the features see the silence a missing row would be, and
-the row stays in the output, unscored. Trade ids are consecutive;
+minute without trades), or a bar of volume 0 flat at the last price (how others write it), has
+no trade: the features see the silence a missing row would be, and the row stays in the output,
+unscored. Trade ids are consecutive;
 bars must go forward in time. Bars have no column path: a chunk of bars is its rows
 (`blink.formats.columns.columns`).
 """
@@ -96,6 +97,8 @@ class Bars:
                 carried.in_order(start, self.time_name, x[t], strict=True)
                 if op is not None and (why := problem(op, hi, low, close, vol)):
                     raise cell.BadCell(why)
+                if vol == 0 and op == hi == low == close == carried.tick.price:
+                    op = None  # a minute without trades written as a flat bar of volume 0
             except cell.BadCell as e:
                 e.line = line
                 raise

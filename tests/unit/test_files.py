@@ -88,11 +88,14 @@ def test_bars_without_prices_are_minutes_without_trades(tmp_path):
                     "1514764800,10,12,9,11,2,10.5\n"
                     "1514764860,NaN,NaN,NaN,NaN,NaN,NaN\n"
                     "1514764920, nan ,,NAN,,0,\n"
-                    "1514764980,11,11,10,10,1,10.2\n")
+                    "1514764980,11,11,11,11,0,11\n"  # volume 0, flat at the last price
+                    "1514765040,11,11,10,10,1,10.2\n"
+                    "1514765100,12,12,12,12,0,12\n")  # volume 0 at another price: a print
     rows = list(files.read(path, "BTC-USD"))
     assert [(r.line, r.value, len(r.trades)) for r in rows] == [
-        (2, "NaN", 0), (3, "11", 4), (4, "NaN", 0), (5, "", 0), (6, "10", 2)]
-    assert [t.trade_id for r in rows for t in r.trades] == list(range(1, 7))
+        (2, "NaN", 0), (3, "11", 4), (4, "NaN", 0), (5, "", 0), (6, "11", 0), (7, "10", 2),
+        (8, "12", 1)]
+    assert [t.trade_id for r in rows for t in r.trades] == list(range(1, 8))
     for body, line, words in (
             ("1514764800,10,12,9,11,2,10.5\n1514764860,NaN,NaN,NaN,NaN,3,NaN\n", 3,
              "Volume_(BTC): '3' in a bar without prices"),
