@@ -9,9 +9,8 @@ small to split (or zero) gives one trade at the close; bars without a volume col
 volume 1. A bar whose open, high, low and close are all empty or NaN (how many exports write a
 minute without trades), or a bar of volume 0 flat at the last price (how others write it), has
 no trade: the features see the silence a missing row would be, and the row stays in the output,
-unscored. Trade ids are consecutive;
-bars must go forward in time. Bars have no column path: a chunk of bars is its rows
-(`blink.formats.columns.columns`).
+unscored. Trade ids are consecutive; bars must go forward in time. Bars have no column path: a
+chunk of bars is its rows (`blink.formats.columns.columns`).
 """
 
 from __future__ import annotations
