@@ -42,11 +42,16 @@ EVENT_KINDS = ("anomaly_start", "anomaly_end")
 
 def connect(url: str):
     """A Redis client as Blink makes one: a bounded connect, no `socket_timeout` (every call
-    is bounded by `REDIS_TIMEOUT_S` where it is made)."""
+    is bounded by `REDIS_TIMEOUT_S` where it is made), and one immediate retry on a new
+    connection after a connection error: when Redis comes back, the pool's idle connections
+    are dead, and each, used once, failed its call (a second "relay failing" right after
+    "relay recovered"; a client from a URL retries nothing by default)."""
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     return aioredis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S,
-                             health_check_interval=30)
+                             health_check_interval=30, retry=Retry(NoBackoff(), 1))
 
 
 def hash_fields(tick: dict) -> dict[str, str]:

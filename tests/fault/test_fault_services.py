@@ -43,6 +43,29 @@ def messages(caplog, text: str) -> int:
     return sum(text in rec.getMessage() for rec in caplog.records)
 
 
+async def test_after_a_redis_restart_no_call_fails_on_a_dead_pooled_connection(own_redis):
+    # the pool's idle connections die with the server; each used once after it came back had
+    # failed its call (the relay logged "relay failing" again right after "relay recovered")
+    from blink.outputs.mirror import connect
+
+    client = connect(own_redis.url)
+    try:
+        async with client.pipeline(transaction=False) as a, client.pipeline(
+                transaction=False) as b:  # two connections in the pool
+            a.set("k", "1")
+            b.get("k")
+            assert await a.execute() == [True] and await b.execute() == [b"1"]
+        own_redis.kill()
+        own_redis.start()  # empty: no persistence
+        for i in range(3):  # every pooled connection is used once more
+            assert await client.get("k") == (None if i == 0 else b"2")
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.set("k", "2")
+                assert await pipe.execute() == [True]
+    finally:
+        await client.aclose()
+
+
 @pytest.mark.slow
 async def test_redis_outage_scoring_goes_on_and_the_mirror_resumes(own_redis, pg_dsn,
                                                                    make_settings,
