@@ -73,6 +73,9 @@ BUDGETS = {"synthetic": DEMO_BUDGET, "rare-own": RARE_BUDGET,  # family -> alert
 SERIES_SEEDS = (1, 2, 3, 4)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PROCESSES = 2
+# flagged rows of the scores file closer than this are one alert to its outside reader: two
+# 1-minute bars, the backtest's own event gap on them (`blink.backtest.sampling`)
+FLAG_GAP = 120.0
 
 
 def bar_file(name: str) -> Path:
@@ -112,18 +115,34 @@ def common_span(runs: dict) -> tuple[float, float] | None:
 
 def judge(runs: dict, windows: list[Window]) -> dict:
     """Per detector: its Counts over the common span, the features leading the explanations
-    of its false alarms (events overlapping no window), and those false alarms' starts."""
+    of its false alarms (events overlapping no window), those false alarms' starts, and the
+    Counts an outside reader of the scores file gets (`flagged`)."""
     span = common_span(runs)
     out = {}
-    for det, (_, bt) in runs.items():
+    for det, (scored, bt) in runs.items():
         events = [ev for ev in bt.events.values() if span is None or ev.end >= span[0]]
         counts = score(((ev.start, ev.end) for ev in events), windows, span)
         false = [ev for ev in events if not any(ev.start <= w.end and ev.end >= w.start
                                                 for w in windows)]
         leads = collections.Counter(ev.explanation[0]["feature"] for ev in false
                                     if ev.explanation)
-        out[det] = (counts, leads, sorted(ev.start for ev in false))
+        alerts = [a for a in flagged(scored) if span is None or a[1] >= span[0]]
+        out[det] = (counts, leads, sorted(ev.start for ev in false),
+                    score(alerts, windows, span))
     return out
+
+
+def flagged(scored: list, gap: float = FLAG_GAP) -> list[tuple[float, float]]:
+    """The alerts an outside reader of the scores file sees: its flagged rows (`anomaly` 1),
+    those less than `gap` seconds apart taken as one alert, as (first, last) row times."""
+    alerts: list[list[float]] = []
+    for row in scored:
+        if row.anomaly:
+            if alerts and row.ts - alerts[-1][1] < gap:
+                alerts[-1][1] = row.ts
+            else:
+                alerts.append([row.ts, row.ts])
+    return [(a, b) for a, b in alerts]
 
 
 def replay(chunks: list, settings, kw: dict) -> tuple[list, Backtest]:

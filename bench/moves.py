@@ -97,7 +97,8 @@ def section(results: dict) -> str:
         "moves against the current volatility, as Blink's features do, is judged here against "
         "a trader's chart, not against its own yardstick.",
         family_table(found), kind_table(found), rule_line(stretches), misses(found),
-        leads_line(leads), anatomy(results, stretches), knob(results)] if part)
+        leads_line(leads), anatomy(results, stretches), file_line(results),
+        knob(results)] if part)
 
 
 def raw_stretches() -> dict[str, list[list[str]]]:
@@ -167,6 +168,26 @@ def anatomy(results: dict, stretches: dict[str, list[list[str]]]) -> str:
             "the bars; beside it, against the median range of such spans on its stretch: "
             + "; ".join(parts) + ". A false alarm here is an alert off the 2 % moves, not "
             "necessarily off a move a trader would see.")
+
+
+def file_line(results: dict) -> str:
+    """The same moves as an outside evaluation reading the scores file sees them (its flagged
+    rows, those within two bars one alert: `evaluation.flagged`)."""
+    from bench.evaluation_doc import DETS, NAMES
+
+    got = {d: [per[d][3] for key, per in results.items()
+               if key[0] == "moves" and len(per[d]) > 3] for d in DETS}
+    if not got["forest"]:
+        return ""
+    parts = []
+    for d in DETS:
+        total = sum(got[d][1:], got[d][0])
+        parts.append(f"{NAMES[d]} {total.detected} of {total.windows} with "
+                     f"{total.false_per_day:.1f} other alerts a day")
+    return ("**Read from the scores file.** An evaluation that reads the backtest's output "
+            "instead of its events (each run of flagged rows, rows less than two bars apart "
+            "joined, one alert; a bar's row flagged when any of its four points was): " +
+            "; ".join(parts) + ".")
 
 
 def knob(results: dict) -> str:

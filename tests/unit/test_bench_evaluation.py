@@ -55,7 +55,8 @@ def test_hst_is_fed_the_columns_the_forest_uses():
 
 
 def _run(first: float, last: float, events):
-    scored = [SimpleNamespace(ts=t, score_raw=None if t < first else -0.5)
+    scored = [SimpleNamespace(ts=t, score_raw=None if t < first else -0.5,
+                              anomaly=any(s <= t <= e for s, e in events))
               for t in np.arange(0.0, last + 1, 10.0)]
     bt = SimpleNamespace(events={s: SimpleNamespace(start=s, end=e, explanation=[])
                                  for s, e in events})
@@ -71,6 +72,16 @@ def test_detectors_are_scored_over_one_common_span():
     for counts, *_ in out.values():
         assert (counts.windows, counts.detected, counts.skipped) == (1, 1, 1)
     assert out["a"][0].events == 1  # the event before the common span is not counted
+    # the scores file's reader: flagged rows 500 and 510 are one alert, caught the window
+    assert (out["a"][3].events, out["a"][3].detected, out["b"][3].detected) == (1, 1, 1)
+
+
+def test_the_scores_file_reader_joins_flagged_rows_less_than_the_gap_apart():
+    rows = [SimpleNamespace(ts=t, anomaly=t in (60.0, 120.0, 300.0, 310.0, 600.0))
+            for t in np.arange(0.0, 700.0, 10.0)]
+    assert evaluation.flagged(rows, gap=120.0) == [(60.0, 120.0), (300.0, 310.0), (600.0, 600.0)]
+    assert evaluation.flagged(rows, gap=60.0) == [(60.0, 60.0), (120.0, 120.0), (300.0, 310.0),
+                                                  (600.0, 600.0)]
 
 
 def test_injected_copies_rotate_kinds_and_label_each():
