@@ -73,7 +73,7 @@ BUDGETS = {"synthetic": DEMO_BUDGET, "rare-own": RARE_BUDGET,  # family -> alert
 SERIES_SEEDS = (1, 2, 3, 4)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PROCESSES = 2
-# flagged rows of the scores file closer than this are one alert to its outside reader: two
+# flagged rows of the scores file this close are one alert to its outside reader: two
 # 1-minute bars, the backtest's own event gap on them (`blink.backtest.sampling`)
 FLAG_GAP = 120.0
 
@@ -134,11 +134,12 @@ def judge(runs: dict, windows: list[Window]) -> dict:
 
 def flagged(scored: list, gap: float = FLAG_GAP) -> list[tuple[float, float]]:
     """The alerts an outside reader of the scores file sees: its flagged rows (`anomaly` 1),
-    those less than `gap` seconds apart taken as one alert, as (first, last) row times."""
+    those at most `gap` seconds apart (as the event tracker folds) taken as one alert, as
+    (first, last) row times."""
     alerts: list[list[float]] = []
     for row in scored:
         if row.anomaly:
-            if alerts and row.ts - alerts[-1][1] < gap:
+            if alerts and row.ts - alerts[-1][1] <= gap:
                 alerts[-1][1] = row.ts
             else:
                 alerts.append([row.ts, row.ts])

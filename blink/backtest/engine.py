@@ -20,9 +20,12 @@ pin both).
 
 Output, one CSV row per input row in input order: `timestamp` (as written), `value`,
 `score_raw` (empty before the first model), `anomaly` (0/1), `anomaly_score` (0 before the
-first model) and `model_version`; a bar that became several trades gets the score of its most
-anomalous trade and is flagged when any of them was (an alert raised at a bar's low belongs
-to the bar even when its close is back). Windows of bars and series follow their sampling
+first model) and `model_version`; `anomaly` is 1 while Blink's alert covers the row: a score
+below the threshold, or one past the release level holding an open anomaly event (within its
+gap: the hysteresis that makes one episode one alert, so that the file's runs of flagged rows
+are Blink's alerts). A bar that became several trades gets the score of its most anomalous
+trade and is flagged when any of them was (an alert raised at a bar's low belongs to the bar
+even when its close is back). Windows of bars and series follow their sampling
 interval (`blink.backtest.sampling`); `--store` also writes tape, feature rows and events to
 the schema `backtest` (`blink.backtest.store`). The command line itself: `blink.cli.backtest`.
 """
@@ -72,7 +75,7 @@ class _Chunk:
     def __init__(self, cols: files.Columns, trades: list | None) -> None:
         self.cols, self.trades = cols, trades
         n = len(cols.ts)
-        self.raw, self.anomalous = np.full(n, np.nan), np.zeros(n, bool)
+        self.raw, self.alerting = np.full(n, np.nan), np.zeros(n, bool)
         self.score = np.zeros(n)  # anomaly_score, 0 before the first model
         self.run = np.full(n, -1)  # index into `served` of the model that judged the trade
         self.served: list[tuple[str, float]] = []  # (version, threshold) per judged run
@@ -83,10 +86,11 @@ class _Chunk:
             return self.trades[i]
         return _Moment(datetime.fromtimestamp(float(self.cols.ts[i]), UTC), None)
 
-    def judged(self, start: int, raw: np.ndarray, anomalous: np.ndarray, model) -> None:
-        """Trades [start, start + len(raw)) judged by `model` (None: no model yet)."""
+    def judged(self, start: int, raw: np.ndarray, alerting: np.ndarray, model) -> None:
+        """Trades [start, start + len(raw)) judged by `model` (None: no model yet);
+        `alerting`: anomalous or holding an open event (`Judged.alerting`)."""
         stop = start + len(raw)
-        self.raw[start:stop], self.anomalous[start:stop] = raw, anomalous
+        self.raw[start:stop], self.alerting[start:stop] = raw, alerting
         self.left -= len(raw)
         scored = np.flatnonzero(~np.isnan(raw))
         if model is None or not len(scored):
@@ -97,8 +101,8 @@ class _Chunk:
 
     def scored(self) -> ScoredChunk:
         """One output row per input row: its most anomalous trade (a bar's four points: an
-        alert raised at its low is the bar's, though its close is back), flagged when any of
-        its trades was; a row without trades (a bar or sample missing) unscored."""
+        alert raised at its low is the bar's, though its close is back), flagged when an alert
+        covered any of its trades; a row without trades (a bar or sample missing) unscored."""
         ends = self.cols.ends
         starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
         full = ends > starts
@@ -109,7 +113,7 @@ class _Chunk:
         score, runs = np.zeros(len(ends)), np.full(len(ends), -1)
         raw[full], score[full], runs[full] = self.raw[pick], self.score[pick], self.run[pick]
         if len(pick):
-            anomaly[full] = np.logical_or.reduceat(self.anomalous, starts[full])
+            anomaly[full] = np.logical_or.reduceat(self.alerting, starts[full])
         runs = runs.tolist()
         return ScoredChunk(self.cols, raw, anomaly, score,
                            [self.served[k][0] if k >= 0 else "" for k in runs],
@@ -252,8 +256,8 @@ class Backtest:
                 continue
             chunk, start, f = item  # at most `chunk` trades (split by `push`)
             self.ahead -= len(f.ts)
-            chunk.judged(start, *self.detector.judge(f, _Offset(chunk, start)),
-                         self.detector.model)
+            judged = self.detector.judge(f, _Offset(chunk, start))
+            chunk.judged(start, judged.raw, judged.alerting, self.detector.model)
         done = []
         while self.chunks and self.chunks[0].left == 0:
             done.append(self.chunks.popleft().scored())

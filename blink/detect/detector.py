@@ -66,9 +66,12 @@ class Featurized(NamedTuple):
 
 
 class Judged(NamedTuple):
-    """What the scoring stage gave (arrays of n): score_raw (NaN if unscored), flags."""
+    """What the scoring stage gave (arrays of n): score_raw (NaN if unscored), flags, and
+    `alerting`: anomalous, or holding the open event (past the release level within its gap:
+    an alert covers the trade)."""
     raw: np.ndarray
     anomalous: np.ndarray
+    alerting: np.ndarray
 
 
 class Detector:
@@ -144,7 +147,7 @@ class Detector:
         raw = np.full(n, np.nan)
         anomalous = held = np.zeros(n, bool)
         if n == 0:
-            return Judged(raw, anomalous)
+            return Judged(raw, anomalous, anomalous)
         if model is not None and f.ready.any():
             t0 = time.perf_counter()
             raw[f.ready] = model.score(f.values[f.ready])
@@ -158,29 +161,32 @@ class Detector:
         self._bucket = float(buckets[-1])
         if not (self.keep_rows or self.broadcaster.subscribers):
             is_tick[:] = False  # a tick nobody reads: no per-tick work (backtests)
+        alerting = anomalous.copy()
         done = 0  # trades before this index went through the event tracker
         for i in np.flatnonzero(is_tick | anomalous).tolist():
-            self._close_stale(f.ts, held, done, i)
+            self._close_stale(f.ts, held, done, i, alerting)
             done = i + 1
             if anomalous[i]:
                 self._anomalous(f, i, float(raw[i]), model)
             else:
                 self._events(self.tracker.advance(float(f.ts[i])))
                 if held[i]:
-                    self.tracker.hold(f.ts[i:i + 1])
+                    alerting[i] = self.tracker.hold(f.ts[i:i + 1]) > 0
             if is_tick[i]:
                 self._tick(f, i, raw, anomalous, model, trades[i])
-        self._close_stale(f.ts, held, done, n)
+        self._close_stale(f.ts, held, done, n, alerting)
         self._set_latest(f, n - 1, raw, anomalous, model, trades[n - 1])
-        return Judged(raw, anomalous)
+        return Judged(raw, anomalous, alerting)
 
-    def _close_stale(self, ts: np.ndarray, held: np.ndarray, lo: int, hi: int) -> None:
+    def _close_stale(self, ts: np.ndarray, held: np.ndarray, lo: int, hi: int,
+                     alerting: np.ndarray) -> None:
         """Trades lo..hi-1 are not anomalous: those past the release level (`held`) hold the
-        open event; the first one past the gap after them closes it."""
+        open event (marked `alerting`); the first one past the gap after them closes it."""
         ev = self.tracker.current
         if ev is None or lo >= hi:
             return
-        self.tracker.hold(ts[lo:hi][held[lo:hi]])
+        holding = lo + np.flatnonzero(held[lo:hi])
+        alerting[holding[:self.tracker.hold(ts[holding])]] = True
         late = np.flatnonzero(ts[lo:hi] - ev.end > self.tracker.gap)
         if len(late):
             self._events(self.tracker.advance(float(ts[lo + late[0]])))

@@ -86,17 +86,19 @@ class EventTracker:
             ev.peak_time, ev.peak_score, ev.explanation = ts, score_raw, explain()
         return out
 
-    def hold(self, times: np.ndarray) -> None:
+    def hold(self, times: np.ndarray) -> int:
         """Scores past the release level, not anomalous, at `times` (ascending): the open
         event lasts on through them while each comes within the gap of the one before it
-        (no point, no new peak); the first later than that leaves it as it was."""
+        (no point, no new peak); the first later than that leaves it as it was. Returns how
+        many of `times` held it (the first ones)."""
         ev = self.current
         if ev is None or not len(times):
-            return
+            return 0
         held = np.flatnonzero(np.diff(times, prepend=ev.end) > self.gap)
         last = (held[0] if len(held) else len(times)) - 1
         if last >= 0:
             ev.end = float(times[last])
+        return last + 1
 
     def advance(self, ts: float) -> list[tuple[str, AnomalyEvent]]:
         """Event time moved to `ts` (with or without a score): close a stale event."""

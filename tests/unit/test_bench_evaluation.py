@@ -76,11 +76,11 @@ def test_detectors_are_scored_over_one_common_span():
     assert (out["a"][3].events, out["a"][3].detected, out["b"][3].detected) == (1, 1, 1)
 
 
-def test_the_scores_file_reader_joins_flagged_rows_less_than_the_gap_apart():
+def test_the_scores_file_reader_joins_flagged_rows_at_most_the_gap_apart():
     rows = [SimpleNamespace(ts=t, anomaly=t in (60.0, 120.0, 300.0, 310.0, 600.0))
             for t in np.arange(0.0, 700.0, 10.0)]
-    assert evaluation.flagged(rows, gap=120.0) == [(60.0, 120.0), (300.0, 310.0), (600.0, 600.0)]
-    assert evaluation.flagged(rows, gap=60.0) == [(60.0, 60.0), (120.0, 120.0), (300.0, 310.0),
+    assert evaluation.flagged(rows, gap=60.0) == [(60.0, 120.0), (300.0, 310.0), (600.0, 600.0)]
+    assert evaluation.flagged(rows, gap=50.0) == [(60.0, 60.0), (120.0, 120.0), (300.0, 310.0),
                                                   (600.0, 600.0)]
 
 

@@ -196,7 +196,7 @@ def scripted(det: Detector, scores: list[float], step: float, start: float = 1.7
     values = np.zeros((n, len(FEATURE_NAMES)))
     values[:, 0] = scores
     f = Featurized(ts, np.full(n, 100.0), values, np.ones(n, bool), np.ones(n))
-    det.judge(f, from_arrays(ts, np.full(n, 100.0), np.full(n, 0.01), np.ones(n, bool)))
+    return det.judge(f, from_arrays(ts, np.full(n, 100.0), np.full(n, 0.01), np.ones(n, bool)))
 
 
 @pytest.mark.parametrize("ticks", [True, False])  # the service's path, and a backtest's
@@ -207,13 +207,21 @@ def test_an_episode_hovering_at_the_threshold_is_one_event(setup, ticks):
         "quantile_levels": [0.0, 0.5, 1.0], "score_quantiles": [-1.0, 0.0, 0.0]}))
     assert det.model.release == pytest.approx(-0.3)
     # anomalous, 50 s past the release level only, anomalous again, then normal
-    scripted(det, [-0.7] + [-0.4] * 5 + [-0.7] + [0.0] * 6, step=10.0)
+    judged = scripted(det, [-0.7] + [-0.4] * 5 + [-0.7] + [0.0] * 6, step=10.0)
     ends = rec.kinds("anomaly_end")
     assert len(rec.kinds("anomaly_start")) == 1 and len(ends) == 1  # by the gap alone: 2
     assert ends[0]["points"] == 2
+    assert judged.anomalous.tolist() == [True] + [False] * 5 + [True] + [False] * 6
+    assert judged.alerting.tolist() == [True] * 7 + [False] * 6  # the alert covers the hold
     # normal scores for longer than the gap split the next episode in two
-    scripted(det, [-0.7] + [-0.2] * 4 + [-0.7] + [0.0] * 6, step=10.0, start=1.7e9 + 1000)
+    judged = scripted(det, [-0.7] + [-0.2] * 4 + [-0.7] + [0.0] * 6, step=10.0,
+                      start=1.7e9 + 1000)
     assert len(rec.kinds("anomaly_start")) == 3
+    assert judged.alerting.tolist() == judged.anomalous.tolist()
+    # past the release level with no event open, or beyond the gap of the last hold: no alert
+    judged = scripted(det, [-0.4] * 3 + [-0.7] + [0.0] * 4 + [-0.4] * 2, step=10.0,
+                      start=1.7e9 + 2000)
+    assert judged.alerting.tolist() == [False] * 3 + [True] + [False] * 6
 
 
 def test_explain_and_anomaly_score(served):
