@@ -185,8 +185,8 @@ def file_line(results: dict) -> str:
         parts.append(f"{NAMES[d]} {total.detected} of {total.windows} with "
                      f"{total.false_per_day:.1f} other alerts a day")
     return ("**Read from the scores file.** An evaluation that reads the backtest's output "
-            "instead of its events (each run of flagged rows, rows less than two bars apart "
-            "joined, one alert; a bar's row flagged when any of its four points was): " +
+            "instead of its events (each run of flagged rows, rows at most two bars apart "
+            "joined, one alert; a row is flagged while an alert covers any of its trades): " +
             "; ".join(parts) + ".")
 
 
