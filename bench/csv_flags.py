@@ -4,7 +4,8 @@ Blink alerts by events, folded from the score of every trade; an outside evaluat
 backtest's scores file, one row per input row. On the raw bar stretches and their large
 injected copies (as `make evaluate` builds them), per stretch: the forest's events, how many of
 them have a flagged row in the file (within a bar of the event), and the labelled windows
-(the real 2 % moves, the injections) caught by the events and by the flagged rows.
+(the real 2 % moves, the injections; after the warm-up) caught by the events and by the
+flagged rows (`evaluation.judge`: runs of flagged rows at most two bars apart, one alert).
 """
 
 from __future__ import annotations
@@ -31,14 +32,12 @@ def main() -> None:
                 settings = sampling.plan(settings, "bars", files.read(path, settings.pair))
                 out, bt = evaluation.replay(list(driver.chunks(path, settings.pair)),
                                             settings, {})
+                counts, _, _, read = evaluation.judge({"forest": (out, bt)}, windows)["forest"]
                 flagged = [s.ts for s in out if s.anomaly]
                 events = list(bt.events.values())
                 got = [len(events),
                        sum(any(e.start - 60 <= t <= e.end + 60 for t in flagged) for e in events),
-                       len(windows),
-                       sum(any(e.start <= w.end and e.end >= w.start for e in events)
-                           for w in windows),
-                       sum(any(w.start <= t <= w.end + 60 for t in flagged) for w in windows)]
+                       counts.windows, counts.detected, read.detected]
                 total = [a + b for a, b in zip(total, got, strict=True)]
                 print(f"{span} {name}: events {got[0]} (with a flagged row {got[1]}); windows "
                       f"{got[2]}, caught by the events {got[3]}, by the flagged rows {got[4]}")

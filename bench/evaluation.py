@@ -270,11 +270,13 @@ def update_readme(doc: str) -> None:
         README.write_text(head + block + rest.split(END, 1)[1])
 
 
-def total(results: dict, det: str, match) -> Counts:
+def total(results: dict, det: str, match, part: int = 0) -> Counts:
+    """`det`'s Counts summed over the keys `match` takes (`part` of `judge`'s tuple: 0 its
+    events', 3 the scores file reader's)."""
     out = Counts()
     for key, per in results.items():
         if match(key):
-            out = out + per[det][0]
+            out = out + per[det][part]
     return out
 
 

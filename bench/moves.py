@@ -142,6 +142,8 @@ def anatomy(results: dict, stretches: dict[str, list[list[str]]]) -> str:
     terms (the rule's) and against the typical range of its stretch."""
     from bench.evaluation_doc import DETS, NAMES
 
+    typical = {span: np.nanmedian(ranges(rows, [_ts(r[0]) for r in rows]))
+               for span, rows in stretches.items() if ("moves", span) in results}
     parts = []
     for det in DETS:
         size, relative = [], []
@@ -149,10 +151,9 @@ def anatomy(results: dict, stretches: dict[str, list[list[str]]]) -> str:
             per = results.get(("moves", span))
             if per is None or len(per[det]) < 3 or not per[det][2]:
                 continue
-            typical = np.nanmedian(ranges(rows, [_ts(r[0]) for r in rows]))
             got = ranges(rows, per[det][2])
             size += got.tolist()
-            relative += (got / typical).tolist()
+            relative += (got / typical[span]).tolist()
         if not size:
             parts.append(f"{NAMES[det]}: none")
             continue
@@ -173,17 +174,17 @@ def anatomy(results: dict, stretches: dict[str, list[list[str]]]) -> str:
 def file_line(results: dict) -> str:
     """The same moves as an outside evaluation reading the scores file sees them (its flagged
     rows, those within two bars one alert: `evaluation.flagged`)."""
+    from bench.evaluation import total
     from bench.evaluation_doc import DETS, NAMES
 
-    got = {d: [per[d][3] for key, per in results.items()
-               if key[0] == "moves" and len(per[d]) > 3] for d in DETS}
-    if not got["forest"]:
+    moved = [per for key, per in results.items() if key[0] == "moves"]
+    if not moved or any(len(per["forest"]) < 4 for per in moved):  # a run before the reader
         return ""
     parts = []
     for d in DETS:
-        total = sum(got[d][1:], got[d][0])
-        parts.append(f"{NAMES[d]} {total.detected} of {total.windows} with "
-                     f"{total.false_per_day:.1f} other alerts a day")
+        read = total(results, d, lambda k: k[0] == "moves", part=3)
+        parts.append(f"{NAMES[d]} {read.detected} of {read.windows} with "
+                     f"{read.false_per_day:.1f} other alerts a day")
     return ("**Read from the scores file.** An evaluation that reads the backtest's output "
             "instead of its events (each run of flagged rows, rows at most two bars apart "
             "joined, one alert; a row is flagged while an alert covers any of its trades): " +

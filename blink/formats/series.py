@@ -35,14 +35,12 @@ class Series:
         ids = carried.ids()
         for line, c in cells:
             when = cell.when(self.time_name, c[self.t])
-            if cell.missing(c[self.v]):  # no sample: a row without a trade, unscored
-                carried.in_order(when, self.time_name, c[self.t])
-                yield Row(line, c[self.t], c[self.v], ())
-                continue
-            value = cell.number(self.value_name, c[self.v])
+            # no sample (empty or NaN): a row without a trade, unscored
+            value = None if cell.missing(c[self.v]) else cell.number(self.value_name, c[self.v])
             carried.in_order(when, self.time_name, c[self.t])
-            trade = Trade(self.product, next(ids), when, value, ONE, carried.tick(value))
-            yield Row(line, c[self.t], c[self.v], (trade,))
+            trades = () if value is None else (
+                Trade(self.product, next(ids), when, value, ONE, carried.tick(value)),)
+            yield Row(line, c[self.t], c[self.v], trades)
 
     def fast(self, line: int, cells: list[list[str]]) -> Columns | None:
         stamps, values = cells[self.t], cells[self.v]
