@@ -41,6 +41,14 @@ def bars_file(tmp_path):
     return path
 
 
+def bar_settings(make_settings, rows):
+    """Small forests, the first fit after 300 rows, windows and retrains planned for `rows`."""
+    from blink.backtest import sampling
+
+    return sampling.plan(make_settings(train_min_rows=300, n_estimators=20, max_samples=64),
+                         "bars", rows)
+
+
 def test_chunked_ticks_equal_trade_by_trade_across_retrains(tick_file, make_settings):
     settings = make_settings(**FAST)
     rows = list(files.read(tick_file))
@@ -63,11 +71,8 @@ def test_fits_in_a_worker_process_give_the_same_output(tick_file, make_settings,
 
 
 def test_chunked_bars_equal_trade_by_trade(bars_file, make_settings):
-    from blink.backtest import sampling
-
-    settings = sampling.plan(make_settings(train_min_rows=300, n_estimators=20,
-                                           max_samples=64), "bars", files.read(bars_file))
     rows = list(files.read(bars_file))
+    settings = bar_settings(make_settings, rows)
     assert max(len(r.trades) for r in rows) > 1
     one = outcome(rows, settings, chunk=1)
     assert len(one[2]) >= 2 and any(c[2] for c in one[0])
@@ -79,8 +84,6 @@ def test_bars_without_prices_score_as_if_the_rows_were_missing(bars_file, make_s
                                                                tmp_path):
     # how a minute without trades is written (a NaN row, an empty one, no row at all) does
     # not change a single score: each is a silence to the features
-    from blink.backtest import sampling
-
     lines = bars_file.read_text().splitlines()
     gone = {5, 6, 7, 300, *range(400, 460), 650}  # data lines blanked or dropped
     blank = [",".join([x.split(",")[0]] + ["NaN" if i % 2 else ""] * 5) if i in gone else x
@@ -89,11 +92,10 @@ def test_bars_without_prices_score_as_if_the_rows_were_missing(bars_file, make_s
     with_nan.write_text("\n".join([lines[0], *blank]) + "\n")
     without.write_text("\n".join([lines[0], *(x for i, x in enumerate(lines[1:], 1)
                                                if i not in gone)]) + "\n")
-    base = make_settings(train_min_rows=300, n_estimators=20, max_samples=64)
     out = {}
     for path in (with_nan, without):
         rows = list(files.read(path))
-        out[path] = outcome(rows, sampling.plan(base, "bars", rows), chunk=1024)
+        out[path] = outcome(rows, bar_settings(make_settings, rows), chunk=1024)
     kept = [c for c in out[with_nan][0] if c[1] not in ("", "NaN")]
     assert kept == out[without][0] and len(kept) == len(lines) - 1 - len(gone)
     assert all(c[2:] == ["", "0", "0.0", ""] for c in out[with_nan][0] if c[1] in ("", "NaN"))
@@ -109,13 +111,11 @@ def test_memory_is_bounded_by_retrains_ahead_not_by_the_file(bars_file, make_set
     import gc
     import weakref
 
-    from blink.backtest import sampling
     from blink.backtest.engine import Backtest
     from blink.backtest.fits import serve_forest
 
-    settings = sampling.plan(make_settings(train_min_rows=300, n_estimators=20,
-                                           max_samples=64), "bars", files.read(bars_file))
     rows = list(files.read(bars_file))
+    settings = bar_settings(make_settings, rows)
     want = outcome(rows, settings, chunk=1024)
     monkeypatch.setattr(driver, "AHEAD_FITS", 1)
     assert outcome(rows, settings, chunk=64) == want
